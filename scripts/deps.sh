@@ -1,0 +1,79 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# deps.sh GROUP... -- make sure the Debian packages a make target needs are
+# present; install them when running as root with apt-get, otherwise stop
+# with the exact command to run.
+#
+# Groups:
+#   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc)
+#   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
+#   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
+set -u
+
+need_native() {
+    pkg-config --exists check 2>/dev/null || echo "check libsubunit-dev"
+    pkg-config --exists jemalloc 2>/dev/null || echo "libjemalloc-dev:$(dpkg --print-architecture)"
+    command -v pkg-config >/dev/null 2>&1 || echo "pkg-config"
+}
+
+need_cross() {
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 ||
+        echo "gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+    command -v qemu-aarch64 >/dev/null 2>&1 || echo "qemu-user"
+    PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
+        pkg-config --exists check 2>/dev/null ||
+        echo "check:arm64 libsubunit-dev:arm64"
+    # libjemalloc-dev is not Multi-Arch: same (its arm64 build would remove
+    # the host's), so the aarch64 build links the arm64 runtime library by
+    # path with the host's header.
+    [ -e /usr/lib/aarch64-linux-gnu/libjemalloc.so.2 ] ||
+        echo "libjemalloc2:arm64"
+}
+
+need_boost() {
+    [ -e /usr/include/boost/context/detail/fcontext.hpp ] ||
+        echo "libboost-context-dev"
+}
+
+apt_install() { # $1 = multiarch needed (0/1), rest = packages
+    multi=$1
+    shift
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        return 1
+    fi
+    if [ "$multi" = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        dpkg --add-architecture arm64 || return 1
+        rm -f /var/lib/apt/periodic/weft-updated
+    fi
+    if [ ! -e /var/lib/apt/periodic/weft-updated ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/weft-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+status=0
+for group in "$@"; do
+    case $group in
+    native) pkgs=$(need_native | tr '\n' ' ') multi=0 fatal=1 ;;
+    cross) pkgs=$(need_cross | tr '\n' ' ') multi=1 fatal=1 ;;
+    boost) pkgs=$(need_boost | tr '\n' ' ') multi=0 fatal=0 ;;
+    *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
+    esac
+    [ -z "$(echo "$pkgs" | tr -d ' ')" ] && continue
+    echo "weft: installing $group dependencies: $pkgs" >&2
+    # shellcheck disable=SC2086
+    if apt_install "$multi" $pkgs >&2; then
+        continue
+    fi
+    if [ "$fatal" = 1 ]; then
+        echo "weft: missing packages for '$group'. Run as root:" >&2
+        [ "$multi" = 1 ] && echo "  dpkg --add-architecture arm64" >&2
+        echo "  apt-get update && apt-get install -y $pkgs" >&2
+        status=1
+    else
+        echo "weft: optional '$group' packages not installed ($pkgs); continuing without them" >&2
+    fi
+done
+exit $status

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/arch: the conformance suite every port of arch/ must pass before
+ * anything is built on it. Plain C with no test framework (a new CPU may
+ * not have libcheck yet); the only per-CPU code is the register probe,
+ * tests/arch/probe_<abi>_<binfmt>.S.
+ *
+ * Each check runs against both builds of the switch linked here: the
+ * default one (weft__switch) and the FP-environment one
+ * (weft__switch_fpenv); the FP control state is checked in the latter.
+ * Prints one "ok"/"not ok" line per check; exits 1 on any failure.
+ */
+#define _GNU_SOURCE
+#include <fenv.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unwind.h>
+
+#include "context.h"
+
+#if defined(__x86_64__)
+#define NREGS 6
+#elif defined(__aarch64__)
+#define NREGS 19
+#endif
+
+typedef void *(*switch_fn)(void **, void *, void *);
+typedef void *(*make_fn)(void *, void (*)(void *), void *);
+
+/* Used by the probes (probe_<abi>.S). */
+switch_fn weft_probe_fn;
+uintptr_t weft_probe_entry_sp;
+void *weft_probe_switch(void **from_sp, void *to_sp, const uint64_t *in,
+                        uint64_t *out, void *arg);
+void weft_probe_entry(void *arg);
+void weft_probe_entry_c(void *arg);
+void weft_probe_backtrace_here(void);
+
+extern char weft__trampoline[], weft__trampoline_fpenv[];
+
+static int failures;
+static int checks;
+
+static void report(int ok, const char *variant, const char *name)
+{
+    checks++;
+    if (!ok)
+        failures++;
+    printf("%s %d - %s: %s\n", ok ? "ok" : "not ok", checks, variant, name);
+    fflush(stdout);
+}
+
+/* One variant of the switch under test. */
+struct variant {
+    const char *name;
+    switch_fn sw;
+    make_fn make;
+    const char *trampoline;
+    int fpenv;
+};
+
+#define STACK_SIZE (256 * 1024)
+
+static char *stack_new(void)
+{
+    char *p = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    return p;
+}
+
+static void stack_free(char *p)
+{
+    munmap(p, STACK_SIZE);
+}
+
+/* State shared by main and the context under test. */
+static struct {
+    const struct variant *v;
+    void *main_sp;
+    void *ctx_sp;
+    int test;       /* which body the entry runs */
+    int failed;     /* set by the context side */
+    void *seen_arg; /* what the context received */
+    long count;
+    int rounds;
+    int bt_status;
+    int bt_frames;
+    uintptr_t bt_last_ip;
+} g;
+
+static uint64_t pattern(int side, int round, int reg)
+{
+    /* Distinct, nonzero, and different in every byte lane and on both
+     * sides, so that a register restored from the wrong frame shows. */
+    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(side * 1000 + round * 31 +
+                                                    reg + 1);
+    return x ^ ((uint64_t)reg << 56) ^ 0x0101010101010101ull;
+}
+
+static void fill(uint64_t *in, int side, int round)
+{
+    for (int i = 0; i < NREGS; i++)
+        in[i] = pattern(side, round, i);
+}
+
+static int same(const uint64_t *a, const uint64_t *b)
+{
+    return memcmp(a, b, NREGS * sizeof *a) == 0;
+}
+
+enum { T_REGS, T_ARGS, T_ALIGN, T_PINGPONG, T_BACKTRACE, T_FPCTRL };
+
+#if defined(__x86_64__)
+static unsigned read_mxcsr_rc(void)
+{
+    unsigned m;
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    return (m >> 13) & 3;
+}
+
+static unsigned read_x87_rc(void)
+{
+    unsigned short cw;
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return (cw >> 10) & 3;
+}
+#endif
+
+#if defined(__x86_64__)
+#define RM(fe) ((fe) >> 10) /* <fenv.h> value to the 2-bit RC field */
+#else
+#define RM(fe) (fe)
+#endif
+
+/* Reads the rounding mode from every place the ABI keeps FP control:
+ * MXCSR and the x87 control word on x86_64, FPCR on aarch64. Returns -1
+ * when the places disagree. */
+static int rounding_mode(void)
+{
+#if defined(__x86_64__)
+    unsigned a = read_mxcsr_rc(), b = read_x87_rc();
+    return a == b ? (int)a : -1;
+#else
+    return fegetround();
+#endif
+}
+
+static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
+{
+    (void)arg;
+    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+    g.bt_frames++;
+    if (ip != 0) /* libgcc reports the end as one last frame with ip 0 */
+        g.bt_last_ip = ip;
+    return g.bt_frames > 64 ? _URC_NORMAL_STOP : _URC_NO_REASON;
+}
+
+/* Called inside a context; a gdb script breaks here too. */
+__attribute__((noinline)) void weft_probe_backtrace_here(void)
+{
+    g.bt_frames = 0;
+    g.bt_status = _Unwind_Backtrace(bt_step, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void back(void *arg)
+{
+    g.v->sw(&g.ctx_sp, g.main_sp, arg);
+}
+
+void weft_probe_entry_c(void *arg)
+{
+    const struct variant *v = g.v;
+    uint64_t in[NREGS], out[NREGS];
+
+    g.seen_arg = arg;
+    switch (g.test) {
+    case T_REGS:
+        /* Context side: load its own patterns, switch back, and check
+         * they survived main's run; main checks the other direction. */
+        weft_probe_fn = v->sw;
+        for (int r = 0; r < g.rounds; r++) {
+            fill(in, 2, r);
+            weft_probe_switch(&g.ctx_sp, g.main_sp, in, out, NULL);
+            if (!same(in, out))
+                g.failed = 1;
+        }
+        break;
+    case T_ARGS:
+        for (;;) {
+            void *got = v->sw(&g.ctx_sp, g.main_sp, (void *)(uintptr_t)0x5eed);
+            if (got == NULL)
+                break;
+            /* Answer with the value plus one. */
+            v->sw(&g.ctx_sp, g.main_sp, (char *)got + 1);
+        }
+        break;
+    case T_ALIGN:
+        break;
+    case T_PINGPONG:
+        for (;;) {
+            g.count++;
+            v->sw(&g.ctx_sp, g.main_sp, NULL);
+        }
+    case T_BACKTRACE:
+        weft_probe_backtrace_here();
+        break;
+    case T_FPCTRL:
+        /* The fresh context inherited main's mode at make time. */
+        if (rounding_mode() != RM(FE_TOWARDZERO))
+            g.failed = 1;
+        fesetround(FE_UPWARD);
+        v->sw(&g.ctx_sp, g.main_sp, NULL);
+        if (rounding_mode() != RM(FE_UPWARD))
+            g.failed = 1;
+        fesetround(FE_TONEAREST);
+        break;
+    }
+    back(NULL);
+    abort(); /* never resumed after the final switch */
+}
+
+/* Starts a fresh context running test t on its own stack, with the stack
+ * top misaligned by skew bytes. */
+static char *start(const struct variant *v, int t, size_t skew, void *arg)
+{
+    char *stack = stack_new();
+    g.v = v;
+    g.test = t;
+    g.failed = 0;
+    g.seen_arg = NULL;
+    g.ctx_sp = v->make(stack + STACK_SIZE - skew, weft_probe_entry, arg);
+    return stack;
+}
+
+static void check_registers(const struct variant *v)
+{
+    uint64_t in[NREGS], out[NREGS];
+    int ok = 1;
+
+    g.rounds = 1000;
+    char *stack = start(v, T_REGS, 0, NULL);
+    weft_probe_fn = v->sw;
+    /* Round 0 enters the context; each later round resumes it. */
+    for (int r = 0; r <= g.rounds; r++) {
+        fill(in, 1, r);
+        weft_probe_switch(&g.main_sp, g.ctx_sp, in, out, NULL);
+        if (!same(in, out))
+            ok = 0;
+    }
+    report(ok, v->name, "callee-saved registers survive, caller side");
+    report(!g.failed, v->name,
+           "callee-saved registers survive, context side");
+    stack_free(stack);
+}
+
+static void check_args(const struct variant *v)
+{
+    int ok = 1;
+    char *stack = start(v, T_ARGS, 0, (void *)(uintptr_t)0xabcdef);
+    /* Entering: the entry gets make's arg; the context answers 0x5eed. */
+    void *r = v->sw(&g.main_sp, g.ctx_sp, (void *)1);
+    ok &= g.seen_arg == (void *)(uintptr_t)0xabcdef;
+    ok &= r == (void *)(uintptr_t)0x5eed;
+    for (uintptr_t i = 100; i < 110 && ok; i++) {
+        r = v->sw(&g.main_sp, g.ctx_sp, (void *)i);
+        ok &= r == (void *)(i + 1);
+        r = v->sw(&g.main_sp, g.ctx_sp, (void *)1);
+        ok &= r == (void *)(uintptr_t)0x5eed;
+    }
+    v->sw(&g.main_sp, g.ctx_sp, NULL); /* let it finish */
+    report(ok, v->name, "argument and return value pass both ways");
+    stack_free(stack);
+}
+
+static void check_alignment(const struct variant *v)
+{
+    int ok = 1;
+    for (size_t skew = 0; skew < 48; skew++) {
+        char *stack = start(v, T_ALIGN, skew, NULL);
+        weft_probe_entry_sp = 1;
+        v->sw(&g.main_sp, g.ctx_sp, NULL);
+#if defined(__x86_64__)
+        /* SysV: rsp + 8 is 16-aligned at a function's first instruction. */
+        ok &= (weft_probe_entry_sp + 8) % 16 == 0;
+#else
+        ok &= weft_probe_entry_sp % 16 == 0;
+#endif
+        ok &= weft_probe_entry_sp < (uintptr_t)(stack + STACK_SIZE - skew);
+        stack_free(stack);
+    }
+    report(ok, v->name, "16-byte stack alignment at entry, any stack top");
+}
+
+static void check_pingpong(const struct variant *v)
+{
+    const long n = 1000000;
+    char *stack = start(v, T_PINGPONG, 0, NULL);
+    g.count = 0;
+    for (long i = 0; i < n; i++)
+        v->sw(&g.main_sp, g.ctx_sp, NULL);
+    report(g.count == n, v->name, "a million ping-pongs");
+    stack_free(stack); /* the context is parked forever; drop its stack */
+}
+
+static void check_backtrace(const struct variant *v)
+{
+    char *stack = start(v, T_BACKTRACE, 0, NULL);
+    g.bt_status = -1;
+    v->sw(&g.main_sp, g.ctx_sp, NULL);
+    uintptr_t t = (uintptr_t)v->trampoline;
+    int ok = g.bt_status == _URC_END_OF_STACK && g.bt_frames < 16 &&
+             g.bt_last_ip > t - 16 && g.bt_last_ip < t + 32;
+    if (!ok)
+        printf("# unwind status %d, %d frames, last ip %#lx, trampoline %#lx\n",
+               g.bt_status, g.bt_frames, (unsigned long)g.bt_last_ip,
+               (unsigned long)t);
+    report(ok, v->name, "a backtrace inside a context ends at its first frame");
+    stack_free(stack);
+}
+
+static void check_fp_control(const struct variant *v)
+{
+    fesetround(FE_TOWARDZERO);
+    char *stack = start(v, T_FPCTRL, 0, NULL);
+    v->sw(&g.main_sp, g.ctx_sp, NULL); /* the context sets FE_UPWARD */
+    int ok = rounding_mode() == RM(FE_TOWARDZERO);
+    fesetround(FE_DOWNWARD);
+    v->sw(&g.main_sp, g.ctx_sp, NULL); /* it checks FE_UPWARD is back */
+    ok &= rounding_mode() == RM(FE_DOWNWARD);
+    ok &= !g.failed;
+    fesetround(FE_TONEAREST);
+    report(ok, v->name, "FP control state survives switches both ways");
+    stack_free(stack);
+}
+
+int main(void)
+{
+    static const struct variant variants[] = {
+        {"default", weft__switch, weft__make, weft__trampoline, WEFT_FPENV},
+        {"fpenv", weft__switch_fpenv, weft__make_fpenv, weft__trampoline_fpenv,
+         1},
+    };
+
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        const struct variant *v = &variants[i];
+        check_registers(v);
+        check_args(v);
+        check_alignment(v);
+        check_pingpong(v);
+        check_backtrace(v);
+        if (v->fpenv)
+            check_fp_control(v);
+    }
+    printf("%s: %d checks, %d failed\n", failures ? "FAIL" : "PASS", checks,
+           failures);
+    return failures ? 1 : 0;
+}

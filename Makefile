@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: MIT
+#
+# weft. `make test` and `make bench` are all a fresh Debian 12 machine
+# needs: each installs what it lacks (scripts/deps.sh) or says what to run.
+#
+#   make                 libweft.a, libweft.so, weft.pc in $(BUILD)
+#   make test            native, ASan+UBSan, TSan and aarch64 (qemu) suites
+#   make bench           weft against pthreads (and Boost.Context if present)
+#   make install PREFIX=/usr/local
+#   make format-check    clang-format, config in .clang-format
+# Options: FPENV=1 (save the FP control state in every switch),
+#          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir.
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+FPENV ?= 0
+ALLOC ?= jemalloc
+SAN ?=
+BUILD ?= build
+PREFIX ?= /usr/local
+RUN ?=
+PKG_CONFIG ?= pkg-config
+
+MACHINE := $(shell $(CC) -dumpmachine)
+ifneq ($(findstring x86_64,$(MACHINE)),)
+SWITCH_SRC := arch/switch_x86_64_sysv_elf.S
+PROBE_SRC := tests/arch/probe_x86_64_sysv_elf.S
+else ifneq ($(findstring aarch64,$(MACHINE)),)
+SWITCH_SRC := arch/switch_arm64_aapcs_elf.S
+PROBE_SRC := tests/arch/probe_arm64_aapcs_elf.S
+else
+$(error weft has no context switch for $(MACHINE); see arch/PORTING.md)
+endif
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Werror
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=c11 $(OPT) $(WARN) -pthread \
+              -DWEFT_FPENV=$(FPENV) $(EXTRA_CFLAGS)
+ASFLAGS_ALL := -g -DWEFT_FPENV=$(FPENV) $(EXTRA_CFLAGS)
+LIBS := -pthread
+
+ifeq ($(SAN),asan)
+CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LIBS += -fsanitize=address,undefined
+ALLOC := libc
+else ifeq ($(SAN),tsan)
+CFLAGS_ALL += -fsanitize=thread
+LIBS += -fsanitize=thread
+ALLOC := libc
+endif
+
+ifeq ($(ALLOC),jemalloc)
+CFLAGS_ALL += -DWEFT_ALLOC_JEMALLOC=1
+JEMALLOC_LIBS ?= $(shell $(PKG_CONFIG) --libs jemalloc 2>/dev/null || echo -ljemalloc)
+LIBS += $(JEMALLOC_LIBS)
+else
+CFLAGS_ALL += -DWEFT_ALLOC_JEMALLOC=0
+endif
+
+LIB_CFLAGS := $(CFLAGS_ALL) -DWEFT_BUILDING -fvisibility=hidden
+
+LIB_SRC := $(wildcard core/*.c sched/*.c io/*.c)
+OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/arch/switch.o \
+       $(BUILD)/obj/arch/switch_fpenv.o
+PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
+HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
+
+.PHONY: all lib test test-native test-asan test-tsan test-aarch64 \
+        check-build bench install uninstall format format-check clean deps \
+        deps-cross fuzz
+
+all lib: $(BUILD)/libweft.a $(BUILD)/libweft.so $(BUILD)/weft.pc
+
+# ---- library ----
+
+$(BUILD)/obj/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+$(BUILD)/pic/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/obj/arch/switch.o $(BUILD)/pic/arch/switch.o: $(SWITCH_SRC) arch/context.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ASFLAGS_ALL) -fPIC -c $< -o $@
+$(BUILD)/obj/arch/switch_fpenv.o $(BUILD)/pic/arch/switch_fpenv.o: $(SWITCH_SRC) arch/context.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ASFLAGS_ALL) -fPIC -UWEFT_FPENV -DWEFT_FPENV=1 \
+	    -DWEFT__SYMSUFFIX=_fpenv -c $< -o $@
+
+$(BUILD)/libweft.a: $(OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/libweft.so: $(PIC)
+	$(CC) -shared -Wl,-soname,libweft.so.0 -o $@ $^ $(LIBS)
+
+$(BUILD)/weft.pc: weft.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LIBS)|' \
+	    -e 's|@FPENV@|$(FPENV)|' $< > $@
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/weft.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libweft.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libweft.so $(DESTDIR)$(PREFIX)/lib/libweft.so.0
+	ln -sf libweft.so.0 $(DESTDIR)$(PREFIX)/lib/libweft.so
+	install -m 644 $(BUILD)/weft.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/weft.h \
+	    $(DESTDIR)$(PREFIX)/lib/libweft.a $(DESTDIR)$(PREFIX)/lib/libweft.so \
+	    $(DESTDIR)$(PREFIX)/lib/libweft.so.0 \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/weft.pc
+
+# ---- tests ----
+
+CHECK_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS ?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+TEST_CFLAGS := $(CFLAGS_ALL) -Iinclude -Iarch $(CHECK_CFLAGS)
+SUITES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
+TEST_BINS := $(BUILD)/tests/conform $(SUITES)
+
+$(BUILD)/tests/conform: tests/arch/conform.c $(PROBE_SRC) $(BUILD)/obj/arch/switch.o $(BUILD)/obj/arch/switch_fpenv.o arch/context.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wpedantic,$(CFLAGS_ALL)) -Iarch -o $@ tests/arch/conform.c $(PROBE_SRC) \
+	    $(BUILD)/obj/arch/switch.o $(BUILD)/obj/arch/switch_fpenv.o -lm $(LIBS)
+
+$(BUILD)/tests/check_%: tests/check_%.c tests/testutil.h $(BUILD)/libweft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(CHECK_LIBS) $(LIBS)
+
+check-build: $(TEST_BINS)
+
+# Runs this build's suites; RUN is a prefix such as qemu.
+test-run: check-build
+	$(RUN) $(BUILD)/tests/conform
+	@set -e; for t in $(SUITES); do echo "== $$t"; $(RUN) $$t; done
+
+deps:
+	@./scripts/deps.sh native
+deps-cross:
+	@./scripts/deps.sh cross
+
+test: deps deps-cross
+	$(MAKE) --no-print-directory test-native
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-tsan
+	$(MAKE) --no-print-directory test-aarch64
+	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu)"
+
+test-native: deps
+	$(MAKE) --no-print-directory test-run BUILD=build/native
+	$(MAKE) --no-print-directory check-build BUILD=build/native-fpenv FPENV=1
+	build/native-fpenv/tests/conform
+	@if command -v gdb >/dev/null; then \
+	    tests/arch/gdb_backtrace.sh build/native/tests/conform; \
+	else echo "gdb not installed: skipping the debugger backtrace check"; fi
+
+test-asan: deps
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) --no-print-directory test-run BUILD=build/asan SAN=asan
+
+test-tsan: deps
+	TSAN_OPTIONS=halt_on_error=1 \
+	    $(MAKE) --no-print-directory test-run BUILD=build/tsan SAN=tsan
+
+AARCH64_PC := /usr/lib/aarch64-linux-gnu/pkgconfig
+test-aarch64: deps-cross
+	CK_FORK=no $(MAKE) --no-print-directory test-run BUILD=build/aarch64 \
+	    CC=aarch64-linux-gnu-gcc EXTRA_CFLAGS=-mbranch-protection=standard \
+	    PKG_CONFIG="env PKG_CONFIG_LIBDIR=$(AARCH64_PC) pkg-config" \
+	    JEMALLOC_LIBS=/usr/lib/aarch64-linux-gnu/libjemalloc.so.2 \
+	    RUN="qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
+
+# ---- benchmarks ----
+
+BOOST_LIBS := $(shell test -e /usr/include/boost/context/detail/fcontext.hpp && echo -lboost_context)
+BENCH_CFLAGS := $(CFLAGS_ALL) -O2 -Iinclude -Iarch $(if $(BOOST_LIBS),-DWEFT_HAVE_BOOST=1)
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(LIBS) -lm
+
+bench: deps
+	@./scripts/deps.sh boost || true
+	$(MAKE) --no-print-directory bench-run BUILD=build/bench
+bench-run: $(BENCHES)
+	@./bench/run.sh $(BUILD)/bench
+
+# ---- style ----
+
+FORMAT_SRC := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf build

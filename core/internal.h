@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/: coroutines on guarded, pooled stacks, the per-thread state, the
+ * stack-overflow handler, and the hooks that tell ASan, TSan and Valgrind
+ * about stack switches. Shared internals of the core layer.
+ */
+#ifndef WEFT_CORE_INTERNAL_H
+#define WEFT_CORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../arch/context.h"
+#include "../include/weft.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+#ifndef WEFT_ASAN
+#define WEFT_ASAN 0
+#endif
+#ifndef WEFT_TSAN
+#define WEFT_TSAN 0
+#endif
+
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Thread-local state that signal handlers and hot paths read: static TLS,
+ * no __tls_get_addr call even in the shared library. */
+#define WEFT_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- allocator for the runtime's own objects (core/alloc.c) ---- */
+void *weft__alloc(size_t size);  /* NULL on ENOMEM; not zeroed */
+void *weft__zalloc(size_t size); /* zeroed */
+void weft__free(void *p, size_t size);
+
+/* ---- stacks (core/stack.c) ---- */
+
+/* How a stack is protected against overflow. */
+enum weft__guard {
+    WEFT__GUARD_MADVISE,  /* MADV_GUARD_INSTALL: no extra mapping */
+    WEFT__GUARD_MPROTECT, /* PROT_NONE page: one more mapping */
+    WEFT__GUARD_CANARY,   /* kernel refused: canary checked at each switch */
+};
+
+/* One mapping: [guard page][stack ........ top]. */
+struct weft__stack {
+    char *map;           /* lowest address; the guard page starts here */
+    size_t map_size;     /* whole mapping, guard page included */
+    unsigned guard;      /* enum weft__guard */
+    unsigned valgrind_id; /* VALGRIND_STACK_REGISTER id, 0 if none */
+};
+
+#define WEFT__CANARY 0x5745465443414e59ull /* "WEFTCANY" */
+#define WEFT__CANARY_WORDS 8
+
+size_t weft__page_size(void);
+/* The guard new stacks get (probed once); tests may force a weaker one. */
+int weft__stack_guard_mode(void);
+void weft__stack_force_guard(int mode);
+/* Maps a stack with usable bytes above its guard page. 0 or -ENOMEM. */
+int weft__stack_map(struct weft__stack *s, size_t usable);
+void weft__stack_unmap(struct weft__stack *s);
+/* Lowest usable address (just above the guard page). */
+static inline char *weft__stack_lo(const struct weft__stack *s)
+{
+    return s->map + weft__page_size();
+}
+static inline char *weft__stack_hi(const struct weft__stack *s)
+{
+    return s->map + s->map_size;
+}
+/* Canary-guarded stacks only: true while the canary is intact. */
+bool weft__stack_canary_ok(const struct weft__stack *s);
+/* Writes "weft: stack overflow in fiber '<name>' (stack <N> bytes)" to
+ * stderr with async-signal-safe calls, then aborts. */
+_Noreturn void weft__overflow_abort(const char *name, size_t stack_bytes);
+/* Installs the SIGSEGV handler (once per process) and this thread's
+ * alternate signal stack (once per thread). */
+void weft__overflow_init_thread(void);
+
+/* ---- execution contexts and coroutines (core/coro.c) ---- */
+
+/* Anything that can be switched to: a coroutine or a thread's own stack. */
+struct weft__ctx {
+    void *sp;               /* saved stack pointer while switched out */
+    void *asan_fake;        /* ASan fake stack saved while switched out */
+    const void *stack_lo;   /* bounds, for ASan's switch annotations */
+    size_t stack_len;
+    void *tsan_fiber;       /* TSan's fiber handle */
+};
+
+enum weft__coro_state {
+    WEFT__CORO_NEW,       /* created, never resumed */
+    WEFT__CORO_RUNNING,   /* on the CPU, or resuming another coroutine */
+    WEFT__CORO_SUSPENDED, /* yielded */
+    WEFT__CORO_DONE,      /* fn returned */
+};
+
+struct weft_coro {
+    struct weft__ctx ctx;     /* must stay first */
+    struct weft__ctx *resumer; /* who to yield to; valid while running */
+    weft_fn fn;               /* body */
+    void *arg;
+    void *result;             /* fn's return value once done */
+    struct weft__stack stack; /* the coroutine lives at its stack's top */
+    uint64_t id;              /* per-process sequence number */
+    unsigned state;           /* enum weft__coro_state */
+    struct weft_coro *next;   /* stack pool link while free */
+    void *user;               /* owned by the layer above (the loop) */
+    char name[32];            /* NUL-terminated; empty = "fiber#<id>" */
+};
+
+/* Free coroutines of one stack size, kept by this thread for reuse. Hot
+ * ones keep their pages; past WEFT__POOL_HOT they are cold (pages given
+ * back with madvise); past WEFT__POOL_COLD they are unmapped. */
+#define WEFT__POOL_CLASSES 4
+#define WEFT__POOL_HOT 64
+#define WEFT__POOL_COLD 4096
+struct weft__pool_class {
+    size_t usable;          /* usable bytes of each stack here; 0 = unused */
+    struct weft_coro *hot;  /* LIFO: the last freed is warmest */
+    struct weft_coro *cold;
+    unsigned nhot, ncold;
+};
+
+/* Per-thread core state. */
+struct weft__thread {
+    struct weft_coro *current; /* running coroutine; NULL on own stack */
+    struct weft__ctx root;     /* the thread's own stack */
+    bool ready;                /* the fields below are set up */
+    uint64_t next_id;          /* coroutine ids: thread number << 40 | n */
+    struct weft__pool_class pool[WEFT__POOL_CLASSES];
+    void *altstack;            /* our sigaltstack mapping, or NULL */
+    size_t altstack_size;
+};
+
+extern WEFT_TLS struct weft__thread weft__thr;
+
+void weft__thread_init(void);
+
+/* Sets up this thread's core state (idempotent, cheap after the first). */
+static inline struct weft__thread *weft__thread_get(void)
+{
+    if (WEFT_UNLIKELY(!weft__thr.ready))
+        weft__thread_init();
+    return &weft__thr;
+}
+
+/* Writes the coroutine's display name into buf (at least 32 bytes). */
+const char *weft__coro_name(const struct weft_coro *co, char *buf);
+
+#endif /* WEFT_CORE_INTERNAL_H */

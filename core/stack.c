@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fiber stacks: one anonymous mapping each, with a guard page at the
+ * bottom, and the stack-overflow report.
+ *
+ * Guards, in order of preference (probed once per process):
+ *   MADV_GUARD_INSTALL (Linux 6.13+) marks the page without splitting the
+ *   mapping, so a million guarded stacks cost no extra VMAs; mprotect
+ *   makes the page PROT_NONE at the cost of one more VMA per stack; and
+ *   when the kernel refuses that too (vm.max_map_count), the stack is
+ *   unguarded but carries a canary that every switch checks. We say so
+ *   once on stderr and keep going: a smaller promise kept beats a failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_VALGRIND 1
+#endif
+#endif
+
+#include "internal.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 lacks it */
+#endif
+
+static size_t page_size;
+static int guard_mode; /* enum weft__guard chosen for new stacks */
+static atomic_bool told_canary;
+/* Mappings we let mprotect guards use: vm.max_map_count less a reserve for
+ * the rest of the process. At the limit the kernel refuses every mmap, not
+ * only the split, so we stop splitting before we get there. */
+static long map_budget;
+static atomic_long mprotect_stacks;
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+size_t weft__page_size(void)
+{
+    if (WEFT_UNLIKELY(page_size == 0))
+        page_size = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size;
+}
+
+/* Is MADV_GUARD_INSTALL real here? qemu-user answers it with success but
+ * does not enforce it (NOTES.md), so a success is checked: write() from a
+ * guarded page must fail with EFAULT. */
+static void probe_guard(void)
+{
+    size_t ps = weft__page_size();
+    guard_mode = WEFT__GUARD_MPROTECT;
+    long max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &max_maps) != 1)
+            max_maps = 65530;
+        fclose(f);
+    }
+    map_budget = max_maps > 8192 ? max_maps - 4096 : max_maps / 2;
+    char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    int fds[2];
+    if (madvise(p, ps, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+        if (write(fds[1], p, 1) < 0 && errno == EFAULT)
+            guard_mode = WEFT__GUARD_MADVISE;
+        close(fds[0]);
+        close(fds[1]);
+    }
+    munmap(p, 2 * ps);
+}
+
+static void say_canary_once(void)
+{
+    if (!atomic_exchange(&told_canary, true))
+        fprintf(stderr,
+                "weft: the kernel refused a guard page (vm.max_map_count); "
+                "new fiber stacks are unguarded and checked by a canary at "
+                "every switch\n");
+}
+
+int weft__stack_guard_mode(void)
+{
+    pthread_once(&probe_once, probe_guard);
+    return guard_mode;
+}
+
+void weft__stack_force_guard(int mode)
+{
+    pthread_once(&probe_once, probe_guard);
+    guard_mode = mode;
+}
+
+/* Maps [guard page][usable bytes]. Returns 0 or -ENOMEM. */
+int weft__stack_map(struct weft__stack *s, size_t usable)
+{
+    size_t ps = weft__page_size();
+    pthread_once(&probe_once, probe_guard);
+
+    s->map_size = usable + ps;
+    s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                  -1, 0);
+    if (s->map == MAP_FAILED)
+        return -ENOMEM;
+
+    s->guard = (unsigned)guard_mode;
+    if (s->guard == WEFT__GUARD_MADVISE &&
+        madvise(s->map, ps, MADV_GUARD_INSTALL) != 0)
+        s->guard = WEFT__GUARD_MPROTECT;
+    if (s->guard == WEFT__GUARD_MPROTECT) {
+        /* Each split costs a VMA (two per stack in all); ENOMEM from
+         * mprotect is vm.max_map_count reached by someone else. */
+        if (2 * atomic_load_explicit(&mprotect_stacks, memory_order_relaxed) +
+                    2 <
+                map_budget &&
+            mprotect(s->map, ps, PROT_NONE) == 0)
+            atomic_fetch_add_explicit(&mprotect_stacks, 1,
+                                      memory_order_relaxed);
+        else
+            s->guard = WEFT__GUARD_CANARY;
+    }
+    if (s->guard == WEFT__GUARD_CANARY) {
+        say_canary_once();
+        uint64_t *w = (uint64_t *)weft__stack_lo(s);
+        for (int i = 0; i < WEFT__CANARY_WORDS; i++)
+            w[i] = WEFT__CANARY;
+    }
+    s->valgrind_id = 0;
+#ifdef WEFT_VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(weft__stack_lo(s),
+                                             weft__stack_hi(s));
+#endif
+    return 0;
+}
+
+void weft__stack_unmap(struct weft__stack *s)
+{
+#ifdef WEFT_VALGRIND
+    if (s->valgrind_id)
+        VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+    munmap(s->map, s->map_size);
+    if (s->guard == WEFT__GUARD_MPROTECT)
+        atomic_fetch_sub_explicit(&mprotect_stacks, 1, memory_order_relaxed);
+    s->map = NULL;
+}
+
+bool weft__stack_canary_ok(const struct weft__stack *s)
+{
+    const uint64_t *w = (const uint64_t *)weft__stack_lo(s);
+    for (int i = 0; i < WEFT__CANARY_WORDS; i++)
+        if (w[i] != WEFT__CANARY)
+            return false;
+    return true;
+}
+
+/* ---- overflow report: async-signal-safe ---- */
+
+static char *put_str(char *p, char *end, const char *s)
+{
+    while (*s && p < end)
+        *p++ = *s++;
+    return p;
+}
+
+static char *put_u64(char *p, char *end, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n > 0 && p < end)
+        *p++ = tmp[--n];
+    return p;
+}
+
+_Noreturn void weft__overflow_abort(const char *name, size_t stack_bytes)
+{
+    char msg[160], *p = msg, *end = msg + sizeof msg - 1;
+    p = put_str(p, end, "weft: stack overflow in fiber '");
+    p = put_str(p, end, name);
+    p = put_str(p, end, "' (stack ");
+    p = put_u64(p, end, stack_bytes);
+    p = put_str(p, end, " bytes)\n");
+    ssize_t unused = write(STDERR_FILENO, msg, (size_t)(p - msg));
+    (void)unused;
+    abort();
+}
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+/* A fault on the running coroutine's guard page, or just below its stack
+ * (a frame larger than a page can jump the guard), is an overflow. */
+static bool is_overflow(const struct weft_coro *co, uintptr_t addr)
+{
+    uintptr_t lo = (uintptr_t)co->stack.map;
+    uintptr_t guard_end = lo + weft__page_size();
+    return addr < guard_end && addr + 64 * 1024 >= lo;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    const struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        old->sa_sigaction(sig, si, uc);
+    } else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+        /* Default action: return and let the fault happen again. */
+        signal(sig, SIG_DFL);
+    } else {
+        old->sa_handler(sig);
+    }
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    struct weft_coro *co = weft__thr.current;
+    if (co != NULL && is_overflow(co, (uintptr_t)si->si_addr)) {
+        char buf[32];
+        weft__overflow_abort(weft__coro_name(co, buf),
+                             co->stack.map_size - weft__page_size());
+    }
+    chain(sig, si, uc);
+}
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+/* The handler must run on another stack: the faulting one is full. */
+void weft__overflow_init_thread(void)
+{
+    struct weft__thread *t = &weft__thr;
+    pthread_once(&handler_once, install_handler);
+
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        return; /* the thread already has one; use it */
+    size_t size = 64 * 1024;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return; /* overflow then dies by SIGSEGV, unreported */
+    stack_t ss = {.ss_sp = p, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(p, size);
+        return;
+    }
+    t->altstack = p;
+    t->altstack_size = size;
+}

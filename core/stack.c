@@ -35,7 +35,7 @@
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 lacks it */
 #endif
 
-static size_t page_size;
+static atomic_size_t page_size;
 static int guard_mode; /* enum weft__guard chosen for new stacks */
 static atomic_bool told_canary;
 /* Mappings we let mprotect guards use: vm.max_map_count less a reserve for
@@ -47,9 +47,12 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
 size_t weft__page_size(void)
 {
-    if (WEFT_UNLIKELY(page_size == 0))
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    size_t ps = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (WEFT_UNLIKELY(ps == 0)) {
+        ps = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page_size, ps, memory_order_relaxed);
+    }
+    return ps;
 }
 
 /* Is MADV_GUARD_INSTALL real here? qemu-user answers it with success but

@@ -185,7 +185,7 @@ test-aarch64: deps-cross
 
 # ---- benchmarks ----
 
-BOOST_LIBS := $(shell test -e /usr/include/boost/context/detail/fcontext.hpp && echo -lboost_context)
+BOOST_LIBS = $(shell test -e /usr/include/boost/context/detail/fcontext.hpp && echo -l:libboost_context.a)
 BENCH_CFLAGS := $(CFLAGS_ALL) -O2 -Iinclude -Iarch $(if $(BOOST_LIBS),-DWEFT_HAVE_BOOST=1)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The core layer against its baselines, in one process pinned to one CPU:
+ *   - context switch round trip: weft (default and FP-environment builds
+ *     of the switch) against Boost.Context's jump_fcontext when Debian's
+ *     libboost-context-dev is installed;
+ *   - coroutine create + run + finish on a pooled stack, against
+ *     pthread_create + pthread_join;
+ *   - two pthreads ping-ponging through a futex on the same CPU;
+ *   - resident memory per idle coroutine, 100,000 of them, all guarded.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../core/internal.h"
+#include "weft.h"
+
+#define ROUNDS 15
+
+/* ---- raw switch ---- */
+
+typedef void *(*switch_fn)(void **, void *, void *);
+typedef void *(*make_fn)(void *, void (*)(void *), void *);
+
+static struct {
+    void *main_sp, *ctx_sp;
+    switch_fn sw;
+} sw_state;
+
+static void switch_partner(void *arg)
+{
+    (void)arg;
+    for (;;)
+        sw_state.sw(&sw_state.ctx_sp, sw_state.main_sp, NULL);
+}
+
+static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
+
+static double switch_round(switch_fn sw, make_fn mk, int which, long n)
+{
+    sw_state.sw = sw;
+    sw_state.ctx_sp = mk(switch_stack[which] + sizeof switch_stack[which],
+                         switch_partner, NULL);
+    sw(&sw_state.main_sp, sw_state.ctx_sp, NULL); /* enter */
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        sw(&sw_state.main_sp, sw_state.ctx_sp, NULL);
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+#ifdef WEFT_HAVE_BOOST
+/* Boost.Context's C-linkage fcontext API (boost/context/detail/fcontext.hpp). */
+typedef void *fcontext_t;
+typedef struct {
+    fcontext_t fctx;
+    void *data;
+} transfer_t;
+transfer_t jump_fcontext(fcontext_t const to, void *vp);
+fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
+
+static char boost_stack[64 * 1024] __attribute__((aligned(64)));
+
+static void boost_partner(transfer_t t)
+{
+    for (;;)
+        t = jump_fcontext(t.fctx, NULL);
+}
+
+static double boost_round(long n)
+{
+    fcontext_t ctx = make_fcontext(boost_stack + sizeof boost_stack,
+                                   sizeof boost_stack, boost_partner);
+    transfer_t t = jump_fcontext(ctx, NULL); /* enter */
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        t = jump_fcontext(t.fctx, NULL);
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+#endif
+
+/* ---- create + run + finish ---- */
+
+static void *noop(void *arg)
+{
+    return arg;
+}
+
+static double coro_create_round(long n)
+{
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        weft_coro *co = weft_coro_new(noop, NULL, NULL);
+        weft_coro_resume(co, NULL);
+        weft_coro_free(co);
+    }
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+static double pthread_create_round(long n)
+{
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, noop, NULL) != 0) {
+            perror("pthread_create");
+            exit(1);
+        }
+        pthread_join(th, NULL);
+    }
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+/* ---- futex ping-pong between two pthreads on one CPU ---- */
+
+static atomic_int turn; /* 0: main's turn, 1: partner's, 2: stop */
+
+static void futex_wait(atomic_int *addr, int val)
+{
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_int *addr)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void *futex_partner(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int t;
+        while ((t = atomic_load(&turn)) == 0)
+            futex_wait(&turn, 0);
+        if (t == 2)
+            return NULL;
+        atomic_store(&turn, 0);
+        futex_wake(&turn);
+    }
+}
+
+static double futex_round(long n)
+{
+    pthread_t th;
+    atomic_store(&turn, 0);
+    pthread_create(&th, NULL, futex_partner, NULL);
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        atomic_store(&turn, 1);
+        futex_wake(&turn);
+        while (atomic_load(&turn) == 1)
+            futex_wait(&turn, 1);
+    }
+    double ns = (double)(bench_now_ns() - t0) / (double)n;
+    atomic_store(&turn, 2);
+    futex_wake(&turn);
+    pthread_join(th, NULL);
+    return ns;
+}
+
+/* ---- memory per idle coroutine ---- */
+
+static long rss_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = -1;
+    if (f)
+        fclose(f);
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+static long count_mappings(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    long n = 0;
+    int c;
+    if (f == NULL)
+        return -1;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void *idle(void *arg)
+{
+    (void)arg;
+    weft_coro_yield();
+    return NULL;
+}
+
+static const char *guard_name(unsigned g)
+{
+    return g == WEFT__GUARD_MADVISE    ? "MADV_GUARD_INSTALL"
+           : g == WEFT__GUARD_MPROTECT ? "mprotect"
+                                       : "canary";
+}
+
+int main(void)
+{
+    int pass = 1;
+    if (bench_pin(0) != 0)
+        perror("sched_setaffinity (numbers will be noisier)");
+
+    printf("# weft core benchmarks: medians of %d interleaved rounds, "
+           "pinned to CPU 0\n",
+           ROUNDS);
+
+    /* Switch round trips. */
+    double sw[ROUNDS], swf[ROUNDS], bst[ROUNDS];
+    const long nsw = 2000000;
+    switch_round(weft__switch, weft__make, 0, nsw / 10); /* warm up */
+    for (int r = 0; r < ROUNDS; r++) {
+        sw[r] = switch_round(weft__switch, weft__make, 0, nsw);
+        swf[r] = switch_round(weft__switch_fpenv, weft__make_fpenv, 1, nsw);
+#ifdef WEFT_HAVE_BOOST
+        bst[r] = boost_round(nsw);
+#else
+        bst[r] = 0;
+#endif
+    }
+    double m_sw = bench_median(sw, ROUNDS), m_swf = bench_median(swf, ROUNDS);
+    double m_bst = bench_median(bst, ROUNDS);
+    bench_line("switch_roundtrip_weft", m_sw, "ns");
+    bench_line("switch_roundtrip_weft_fpenv", m_swf, "ns");
+#ifdef WEFT_HAVE_BOOST
+    bench_line("switch_roundtrip_boost_fcontext", m_bst, "ns");
+#else
+    printf("# Boost.Context not installed (apt-get install "
+           "libboost-context-dev): no fcontext comparison\n");
+#endif
+
+    /* Create + run + finish, pooled; pthread_create + join. */
+    double cc[ROUNDS], pc[ROUNDS];
+    coro_create_round(100000);
+    for (int r = 0; r < ROUNDS; r++) {
+        cc[r] = coro_create_round(1000000);
+        pc[r] = pthread_create_round(1000);
+    }
+    double m_cc = bench_median(cc, ROUNDS), m_pc = bench_median(pc, ROUNDS);
+    bench_line("coro_create_run_finish_pooled", m_cc, "ns");
+    bench_line("pthread_create_join", m_pc, "ns");
+
+    /* Futex ping-pong, both threads on CPU 0. */
+    double fx[5];
+    for (int r = 0; r < 5; r++)
+        fx[r] = futex_round(20000);
+    double m_fx = bench_median(fx, 5);
+    bench_line("pthread_futex_pingpong_one_cpu", m_fx, "ns");
+
+    /* Idle coroutines. */
+    enum { IDLE = 100000 };
+    static weft_coro *co[IDLE];
+    long maps0 = count_mappings();
+    long rss0 = rss_bytes();
+    unsigned guard = 0;
+    for (int i = 0; i < IDLE; i++) {
+        co[i] = weft_coro_new(idle, NULL, NULL);
+        if (co[i] == NULL) {
+            perror("weft_coro_new");
+            return 1;
+        }
+        weft_coro_resume(co[i], NULL);
+        guard |= 1u << co[i]->stack.guard;
+    }
+    double per = (double)(rss_bytes() - rss0) / IDLE;
+    long maps = count_mappings() - maps0;
+    for (int i = 0; i < IDLE; i++) {
+        weft_coro_resume(co[i], NULL);
+        weft_coro_free(co[i]);
+    }
+    bench_line("idle_coro_rss_per_fiber_64k_stack", per, "bytes");
+    bench_line("idle_coro_new_mappings_per_fiber", (double)maps / IDLE,
+               "mappings");
+    printf("# guards used: %s%s%s\n",
+           guard & 1u << WEFT__GUARD_MADVISE ? "MADV_GUARD_INSTALL " : "",
+           guard & 1u << WEFT__GUARD_MPROTECT ? "mprotect " : "",
+           guard & 1u << WEFT__GUARD_CANARY ? "canary(unguarded) " : "");
+    (void)guard_name;
+
+    printf("\n# targets (issue 2), measured in this run\n");
+#ifdef WEFT_HAVE_BOOST
+    pass &= bench_target("switch weft/boost (default build)", m_sw / m_bst,
+                         "<=", 0.65);
+    pass &= bench_target("switch weft_fpenv/boost", m_swf / m_bst, "<=", 1.0);
+#endif
+    pass &= bench_target("create+run+finish pooled (ns)", m_cc, "<=", 60);
+    pass &= bench_target("pthread_create+join / coro create", m_pc / m_cc,
+                         ">=", 300);
+    pass &= bench_target("RSS per idle guarded fiber (KiB)", per / 1024, "<=",
+                         4.5);
+    pass &= bench_target("every idle fiber guarded (1=yes)",
+                         (guard & 1u << WEFT__GUARD_CANARY) ? 0 : 1, ">=", 1);
+    return pass ? 0 : 2;
+}

@@ -55,7 +55,8 @@ static double switch_round(switch_fn sw, make_fn mk, int which, long n)
 }
 
 #ifdef WEFT_HAVE_BOOST
-/* Boost.Context's C-linkage fcontext API (boost/context/detail/fcontext.hpp). */
+/* Boost.Context's C-linkage fcontext API (boost/context/detail/fcontext.hpp).
+ */
 typedef void *fcontext_t;
 typedef struct {
     fcontext_t fctx;
@@ -294,8 +295,8 @@ int main(void)
     pass &= bench_target("create+run+finish pooled (ns)", m_cc, "<=", 60);
     pass &= bench_target("pthread_create+join / coro create", m_pc / m_cc,
                          ">=", 300);
-    pass &= bench_target("RSS per idle guarded fiber (KiB)", per / 1024, "<=",
-                         4.5);
+    pass &=
+        bench_target("RSS per idle guarded fiber (KiB)", per / 1024, "<=", 4.5);
     pass &= bench_target("every idle fiber guarded (1=yes)",
                          (guard & 1u << WEFT__GUARD_CANARY) ? 0 : 1, ">=", 1);
     return pass ? 0 : 2;

@@ -53,8 +53,8 @@ static inline void ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
                               bool last)
 {
 #if WEFT_ASAN
-    __sanitizer_start_switch_fiber(last ? NULL : &from->asan_fake,
-                                   to->stack_lo, to->stack_len);
+    __sanitizer_start_switch_fiber(last ? NULL : &from->asan_fake, to->stack_lo,
+                                   to->stack_len);
 #else
     (void)last;
 #endif
@@ -235,9 +235,9 @@ weft_coro *weft_coro_new(weft_fn fn, void *arg, const weft_spawn_opts *opts)
     }
 #if WEFT_ASAN
     /* A reused stack may carry poison from frames that never returned. */
-    ASAN_UNPOISON_MEMORY_REGION(weft__stack_lo(&co->stack),
-                                (size_t)((char *)co -
-                                         weft__stack_lo(&co->stack)));
+    ASAN_UNPOISON_MEMORY_REGION(
+        weft__stack_lo(&co->stack),
+        (size_t)((char *)co - weft__stack_lo(&co->stack)));
 #endif
     co->ctx.sp = weft__make(co, coro_entry, co);
     co->ctx.asan_fake = NULL;

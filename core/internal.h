@@ -58,9 +58,9 @@ enum weft__guard {
 
 /* One mapping: [guard page][stack ........ top]. */
 struct weft__stack {
-    char *map;           /* lowest address; the guard page starts here */
-    size_t map_size;     /* whole mapping, guard page included */
-    unsigned guard;      /* enum weft__guard */
+    char *map;            /* lowest address; the guard page starts here */
+    size_t map_size;      /* whole mapping, guard page included */
+    unsigned guard;       /* enum weft__guard */
     unsigned valgrind_id; /* VALGRIND_STACK_REGISTER id, 0 if none */
 };
 
@@ -96,11 +96,11 @@ void weft__overflow_init_thread(void);
 
 /* Anything that can be switched to: a coroutine or a thread's own stack. */
 struct weft__ctx {
-    void *sp;               /* saved stack pointer while switched out */
-    void *asan_fake;        /* ASan fake stack saved while switched out */
-    const void *stack_lo;   /* bounds, for ASan's switch annotations */
+    void *sp;             /* saved stack pointer while switched out */
+    void *asan_fake;      /* ASan fake stack saved while switched out */
+    const void *stack_lo; /* bounds, for ASan's switch annotations */
     size_t stack_len;
-    void *tsan_fiber;       /* TSan's fiber handle */
+    void *tsan_fiber; /* TSan's fiber handle */
 };
 
 enum weft__coro_state {
@@ -111,9 +111,9 @@ enum weft__coro_state {
 };
 
 struct weft_coro {
-    struct weft__ctx ctx;     /* must stay first */
+    struct weft__ctx ctx;      /* must stay first */
     struct weft__ctx *resumer; /* who to yield to; valid while running */
-    weft_fn fn;               /* body */
+    weft_fn fn;                /* body */
     void *arg;
     void *result;             /* fn's return value once done */
     struct weft__stack stack; /* the coroutine lives at its stack's top */
@@ -131,8 +131,8 @@ struct weft_coro {
 #define WEFT__POOL_HOT 64
 #define WEFT__POOL_COLD 4096
 struct weft__pool_class {
-    size_t usable;          /* usable bytes of each stack here; 0 = unused */
-    struct weft_coro *hot;  /* LIFO: the last freed is warmest */
+    size_t usable;         /* usable bytes of each stack here; 0 = unused */
+    struct weft_coro *hot; /* LIFO: the last freed is warmest */
     struct weft_coro *cold;
     unsigned nhot, ncold;
 };
@@ -144,7 +144,7 @@ struct weft__thread {
     bool ready;                /* the fields below are set up */
     uint64_t next_id;          /* coroutine ids: thread number << 40 | n */
     struct weft__pool_class pool[WEFT__POOL_CLASSES];
-    void *altstack;            /* our sigaltstack mapping, or NULL */
+    void *altstack; /* our sigaltstack mapping, or NULL */
     size_t altstack_size;
 };
 

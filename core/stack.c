@@ -112,9 +112,9 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
     pthread_once(&probe_once, probe_guard);
 
     s->map_size = usable + ps;
-    s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                  -1, 0);
+    s->map =
+        mmap(NULL, s->map_size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (s->map == MAP_FAILED)
         return -ENOMEM;
 
@@ -142,8 +142,8 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
     }
     s->valgrind_id = 0;
 #ifdef WEFT_VALGRIND
-    s->valgrind_id = VALGRIND_STACK_REGISTER(weft__stack_lo(s),
-                                             weft__stack_hi(s));
+    s->valgrind_id =
+        VALGRIND_STACK_REGISTER(weft__stack_lo(s), weft__stack_hi(s));
 #endif
     return 0;
 }

@@ -46,8 +46,8 @@ typedef void *(*weft_fn)(void *arg);
 
 /* Stack sizes, in bytes, counted without the guard page. */
 #define WEFT_STACK_DEFAULT (64 * 1024)
-#define WEFT_STACK_MIN (16 * 1024)             /* below: -EINVAL */
-#define WEFT_STACK_MAX (1024L * 1024 * 1024)   /* above: -EINVAL */
+#define WEFT_STACK_MIN (16 * 1024)           /* below: -EINVAL */
+#define WEFT_STACK_MAX (1024L * 1024 * 1024) /* above: -EINVAL */
 
 /* Options for weft_spawn_ex and weft_coro_new; zero-initialise, then set. */
 typedef struct weft_spawn_opts {

@@ -99,8 +99,8 @@ static uint64_t pattern(int side, int round, int reg)
 {
     /* Distinct, nonzero, and different in every byte lane and on both
      * sides, so that a register restored from the wrong frame shows. */
-    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(side * 1000 + round * 31 +
-                                                    reg + 1);
+    uint64_t x =
+        0x9e3779b97f4a7c15ull * (uint64_t)(side * 1000 + round * 31 + reg + 1);
     return x ^ ((uint64_t)reg << 56) ^ 0x0101010101010101ull;
 }
 
@@ -256,8 +256,7 @@ static void check_registers(const struct variant *v)
             ok = 0;
     }
     report(ok, v->name, "callee-saved registers survive, caller side");
-    report(!g.failed, v->name,
-           "callee-saved registers survive, context side");
+    report(!g.failed, v->name, "callee-saved registers survive, context side");
     stack_free(stack);
 }
 

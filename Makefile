@@ -68,7 +68,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/arch/switch.o \
 PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
-.PHONY: all lib test test-native test-asan test-tsan test-aarch64 \
+.PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
         check-build bench install uninstall format format-check clean deps \
         deps-cross fuzz
 
@@ -157,8 +157,13 @@ test: deps deps-cross
 
 test-native: deps
 	$(MAKE) --no-print-directory test-run BUILD=build/native
-	$(MAKE) --no-print-directory check-build BUILD=build/native-fpenv FPENV=1
-	build/native-fpenv/tests/conform
+	$(MAKE) --no-print-directory test-run BUILD=build/native-fpenv FPENV=1
+	$(MAKE) --no-print-directory test-run BUILD=build/native-clang CC=clang
+	@if command -v valgrind >/dev/null; then \
+	    echo "== valgrind: coroutines (stack registration)"; \
+	    CK_FORK=no CK_RUN_CASE=coroutines valgrind -q --error-exitcode=9 \
+	        build/native/tests/check_core; \
+	else echo "valgrind not installed: skipping the valgrind run"; fi
 	@if command -v gdb >/dev/null; then \
 	    tests/arch/gdb_backtrace.sh build/native/tests/conform; \
 	else echo "gdb not installed: skipping the debugger backtrace check"; fi

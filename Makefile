@@ -70,9 +70,13 @@ HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
         check-build bench install uninstall format format-check clean deps \
-        deps-cross fuzz
+        deps-cross deps-lib
 
-all lib: $(BUILD)/libweft.a $(BUILD)/libweft.so $(BUILD)/weft.pc
+all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
+         $(BUILD)/libweft.so $(BUILD)/weft.pc
+
+deps-lib:
+	@./scripts/deps.sh lib
 
 # ---- library ----
 

@@ -6,6 +6,7 @@
 # with the exact command to run.
 #
 # Groups:
+#   lib      jemalloc for the host (what `make` needs with ALLOC=jemalloc)
 #   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc)
 #   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
@@ -15,6 +16,10 @@ need_native() {
     pkg-config --exists check 2>/dev/null || echo "check libsubunit-dev"
     pkg-config --exists jemalloc 2>/dev/null || echo "libjemalloc-dev:$(dpkg --print-architecture)"
     command -v pkg-config >/dev/null 2>&1 || echo "pkg-config"
+}
+
+need_lib() {
+    pkg-config --exists jemalloc 2>/dev/null || echo "libjemalloc-dev:$(dpkg --print-architecture)"
 }
 
 need_cross() {
@@ -57,6 +62,7 @@ status=0
 for group in "$@"; do
     case $group in
     native) pkgs=$(need_native | tr '\n' ' ') multi=0 fatal=1 ;;
+    lib) pkgs=$(need_lib | tr '\n' ' ') multi=0 fatal=1 ;;
     cross) pkgs=$(need_cross | tr '\n' ' ') multi=1 fatal=1 ;;
     boost) pkgs=$(need_boost | tr '\n' ' ') multi=0 fatal=0 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

@@ -197,13 +197,6 @@ static void *idle(void *arg)
     return NULL;
 }
 
-static const char *guard_name(unsigned g)
-{
-    return g == WEFT__GUARD_MADVISE    ? "MADV_GUARD_INSTALL"
-           : g == WEFT__GUARD_MPROTECT ? "mprotect"
-                                       : "canary";
-}
-
 int main(void)
 {
     int pass = 1;
@@ -284,7 +277,6 @@ int main(void)
            guard & 1u << WEFT__GUARD_MADVISE ? "MADV_GUARD_INSTALL " : "",
            guard & 1u << WEFT__GUARD_MPROTECT ? "mprotect " : "",
            guard & 1u << WEFT__GUARD_CANARY ? "canary(unguarded) " : "");
-    (void)guard_name;
 
     printf("\n# targets (issue 2), measured in this run\n");
 #ifdef WEFT_HAVE_BOOST

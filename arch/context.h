@@ -19,7 +19,6 @@
 
 #if defined(__x86_64__)
 /* r15 r14 r13 r12 rbx rbp, resume address; FP mode adds MXCSR + x87 CW. */
-#define WEFT__FRAME_GPRS 6
 #if WEFT_FPENV
 #define WEFT__FRAME_SIZE 64
 #else
@@ -27,7 +26,6 @@
 #endif
 #elif defined(__aarch64__)
 /* d8-d15, x19-x28, x29 (fp), x30 (lr); FP mode adds FPCR and padding. */
-#define WEFT__FRAME_GPRS 12
 #if WEFT_FPENV
 #define WEFT__FRAME_SIZE 176
 #else

@@ -284,7 +284,7 @@ int weft_coro_resume(weft_coro *co, void **result)
         !weft__stack_canary_ok(&co->stack)) {
         char buf[32];
         weft__overflow_abort(weft__coro_name(co, buf),
-                             co->stack.map_size - weft__page_size());
+                             weft_coro_stack_size(co));
     }
     if (co->state != WEFT__CORO_DONE)
         return 0;
@@ -365,5 +365,5 @@ void weft_coro_free(weft_coro *co)
 #endif
     co->state = WEFT__CORO_DONE;
     struct weft__thread *t = weft__thread_get();
-    pool_put(t, co, co->stack.map_size - weft__page_size());
+    pool_put(t, co, weft_coro_stack_size(co));
 }

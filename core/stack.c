@@ -234,7 +234,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     if (co != NULL && is_overflow(co, (uintptr_t)si->si_addr)) {
         char buf[32];
         weft__overflow_abort(weft__coro_name(co, buf),
-                             co->stack.map_size - weft__page_size());
+                             weft_coro_stack_size(co));
     }
     chain(sig, si, uc);
 }

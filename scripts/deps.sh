@@ -12,14 +12,14 @@
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
 set -u
 
-need_native() {
-    pkg-config --exists check 2>/dev/null || echo "check libsubunit-dev"
-    pkg-config --exists jemalloc 2>/dev/null || echo "libjemalloc-dev:$(dpkg --print-architecture)"
-    command -v pkg-config >/dev/null 2>&1 || echo "pkg-config"
-}
-
 need_lib() {
     pkg-config --exists jemalloc 2>/dev/null || echo "libjemalloc-dev:$(dpkg --print-architecture)"
+}
+
+need_native() {
+    pkg-config --exists check 2>/dev/null || echo "check libsubunit-dev"
+    need_lib
+    command -v pkg-config >/dev/null 2>&1 || echo "pkg-config"
 }
 
 need_cross() {

@@ -9,6 +9,7 @@
 #   make install PREFIX=/usr/local
 #   make format-check    clang-format, config in .clang-format
 # Options: FPENV=1 (save the FP control state in every switch),
+#          POLLER=epoll|kqueue (default by uname -s),
 #          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir.
 
 CC ?= cc
@@ -62,7 +63,15 @@ endif
 
 LIB_CFLAGS := $(CFLAGS_ALL) -DWEFT_BUILDING -fvisibility=hidden
 
-LIB_SRC := $(wildcard core/*.c sched/*.c io/*.c)
+# The poller backend: epoll on Linux, kqueue on the BSDs and macOS.
+UNAME_S := $(shell uname -s)
+ifeq ($(UNAME_S),Linux)
+POLLER ?= epoll
+else
+POLLER ?= kqueue
+endif
+LIB_SRC := $(filter-out io/poll_%.c,$(wildcard core/*.c sched/*.c io/*.c)) \
+           io/poll_$(POLLER).c
 OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/arch/switch.o \
        $(BUILD)/obj/arch/switch_fpenv.o
 PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)

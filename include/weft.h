@@ -21,6 +21,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,6 +91,172 @@ WEFT_API bool weft_coro_done(const weft_coro *co);
  * suspended mid-way is dropped without unwinding: its cleanup never runs.
  * Must not be the running coroutine or one of its resumers. */
 WEFT_API void weft_coro_free(weft_coro *co);
+
+/* ------------------------------------------------------------------ */
+/* Conventions: int and ssize_t calls return >= 0 on success and a negative
+ * errno on failure, and never set errno; calls returning a pointer return
+ * NULL and set errno. timeout_ms < 0 waits forever. Every call that can
+ * suspend a fiber is a cancellation point: it returns -ECANCELED when the
+ * fiber is cancelled while suspended there. */
+
+typedef struct weft_loop weft_loop;
+typedef struct weft_future weft_future;
+typedef struct weft_timer weft_timer;
+
+/* ---- Loops ---- */
+
+/* A new loop, bound to the thread that first runs it (or spawns on it
+ * with weft_spawn(NULL, ...) after it ran). NULL and errno on failure. */
+WEFT_API weft_loop *weft_loop_new(void);
+/* Cancels every fiber still on the loop, lets each return from its
+ * suspension point with -ECANCELED and run its cleanup, then frees
+ * everything. Loop thread, outside the loop's fibers. */
+WEFT_API void weft_loop_free(weft_loop *loop);
+/* Runs until nothing is left to do (no runnable or waiting fiber, timer,
+ * watched fd or pending submission): 0. Returns 0 early after
+ * weft_loop_stop. -EDEADLK when fibers remain suspended and nothing could
+ * ever wake them; -EBUSY if this thread already runs a loop; -EPERM if
+ * the loop belongs to another thread. */
+WEFT_API int weft_loop_run(weft_loop *loop);
+/* Runs until f is done (asyncio's run_until_complete); 0, or the errors
+ * of weft_loop_run (-EDEADLK if f can never complete). Does not consume
+ * the caller's reference to f. */
+WEFT_API int weft_loop_run_until(weft_loop *loop, weft_future *f);
+/* One iteration, blocking at most timeout_ms for IO or timers (0: poll).
+ * For embedding in another event loop. Returns how many fibers and
+ * callbacks ran, or a negative errno as weft_loop_run. */
+WEFT_API int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms);
+/* A descriptor that polls readable when the loop has work (ready fibers,
+ * due timers, IO, submissions): watch it from a host loop and call
+ * weft_loop_run_once when it fires. Owned by the loop. */
+WEFT_API int weft_loop_fd(weft_loop *loop);
+/* Any thread. Makes weft_loop_run return 0 after its current iteration. */
+WEFT_API int weft_loop_stop(weft_loop *loop);
+/* The loop bound to the calling thread, or NULL. */
+WEFT_API weft_loop *weft_loop_current(void);
+/* asyncio.run: a new loop runs main(arg) as a fiber to completion, then
+ * cancels what is left and frees the loop. Returns 0 with main's result
+ * in *result (if not NULL), main's error if it returned WEFT_ERR_PTR(e),
+ * or -EBUSY inside a running loop, -EDEADLK if main can never finish. */
+WEFT_API int weft_run(weft_fn main, void *arg, void **result);
+
+/* ---- Fibers (tasks) ---- */
+
+/* A new fiber running fn(arg) on loop (NULL: the current loop). Returns
+ * its future, owned by the caller (weft_future_release). NULL and errno:
+ * EINVAL (no loop, NULL fn, bad options), EPERM (loop of another thread;
+ * use weft_submit), ENOMEM. */
+WEFT_API weft_future *weft_spawn(weft_loop *loop, weft_fn fn, void *arg);
+WEFT_API weft_future *weft_spawn_ex(weft_loop *loop, weft_fn fn, void *arg,
+                                    const weft_spawn_opts *opts);
+/* Spawns a detached fiber (nobody gets its future). 0 or -errno. */
+WEFT_API int weft_go(weft_loop *loop, weft_fn fn, void *arg);
+/* Lets the other ready fibers run, then continues. -EPERM outside a
+ * fiber; -ECANCELED if the fiber was cancelled. */
+WEFT_API int weft_yield(void);
+/* Suspends the fiber for ms milliseconds (ms <= 0: a yield). In a plain
+ * thread: sleeps the thread. 0, or -ECANCELED. */
+WEFT_API int weft_sleep(int64_t ms);
+/* The running fiber's future (borrowed: do not release), NULL outside. */
+WEFT_API weft_future *weft_self(void);
+WEFT_API bool weft_in_fiber(void);
+/* The running fiber's name, or NULL outside fibers. */
+WEFT_API const char *weft_fiber_name(void);
+
+/* ---- Futures (the part the loop needs; the full layer builds on it) ----
+ * A future is pending, then done with a result or an error (negative
+ * errno). Reference counted and thread-safe; a task's future is done when
+ * its fiber returns: failed with e if it returned WEFT_ERR_PTR(e). */
+
+/* A promise, completed by anyone from any thread. NULL and errno. */
+WEFT_API weft_future *weft_future_new(void);
+/* Any thread. -EINVAL if f is NULL or already done. */
+WEFT_API int weft_future_resolve(weft_future *f, void *result);
+/* Any thread. err < 0; -EINVAL if f is NULL, already done, or err >= 0. */
+WEFT_API int weft_future_fail(weft_future *f, int err);
+/* Any thread. */
+WEFT_API bool weft_future_done(weft_future *f);
+/* Non-blocking: 0 with the result in *out (if not NULL), the future's
+ * error, or -EAGAIN while it is pending. */
+WEFT_API int weft_future_result(weft_future *f, void **out);
+/* Calls cb(f, arg) once f is done: on the loop of the thread that
+ * registered it (soon, if f is already done), or on the completing thread
+ * if registered outside any loop. 0, -EINVAL, -ENOMEM. */
+WEFT_API int weft_future_on_done(weft_future *f,
+                                 void (*cb)(weft_future *f, void *arg),
+                                 void *arg);
+/* Any thread. Drops the caller's reference; a running task keeps
+ * running. NULL is ignored. */
+WEFT_API void weft_future_release(weft_future *f);
+/* In a fiber: suspends until f is done. In a thread that runs no loop:
+ * blocks it. On a loop thread outside a fiber: -EDEADLK (it would freeze
+ * the loop); awaiting the running fiber's own future: -EDEADLK. Returns 0
+ * with the result in *out (if not NULL), or the future's error. */
+WEFT_API int weft_await(weft_future *f, void **out);
+/* Any thread. A pending promise fails with -ECANCELED at once; a task
+ * gets -ECANCELED from its current or next suspension point and may clean
+ * up (its future is done when it returns). 0, or -EINVAL if f is NULL or
+ * already done. */
+WEFT_API int weft_cancel(weft_future *f);
+
+/* ---- Timers and callbacks (loop thread; callbacks run outside fibers
+ * and must not block) ---- */
+
+/* Runs cb(arg) on the loop's next iteration. 0, -EINVAL, -ENOMEM. */
+WEFT_API int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg);
+/* Runs cb(arg) after delay_ms. The handle stays valid until cb starts or
+ * the timer is cancelled, whichever comes first. NULL and errno. */
+WEFT_API weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
+                                     void (*cb)(void *), void *arg);
+/* Cancels a pending timer and frees it. 0, or -EINVAL for NULL. */
+WEFT_API int weft_timer_cancel(weft_timer *t);
+
+/* ---- IO: fibers suspend, plain threads block ----
+ * Descriptors are switched to non-blocking on first use by a fiber. A
+ * descriptor a fiber waited on is best closed with weft_close, which
+ * wakes its waiters; a plain close() is safe too. Writes never raise
+ * SIGPIPE on sockets (MSG_NOSIGNAL); for pipes, the first fiber write
+ * sets SIGPIPE to SIG_IGN if it was SIG_DFL, so -EPIPE is returned. */
+
+#define WEFT_READABLE 1u
+#define WEFT_WRITABLE 2u
+
+/* At most n bytes; 0 at end of file. -ETIMEDOUT, -ECANCELED, -errno. */
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t n, int64_t timeout_ms);
+/* Writes all n bytes and returns n, or fails (-ETIMEDOUT, -EPIPE, ...);
+ * on failure an unknown prefix may have been written. */
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t n,
+                            int64_t timeout_ms);
+WEFT_API ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt,
+                            int64_t timeout_ms);
+/* Writes every byte of every iovec, as weft_write. */
+WEFT_API ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt,
+                             int64_t timeout_ms);
+WEFT_API ssize_t weft_recv(int fd, void *buf, size_t n, int flags,
+                           int64_t timeout_ms);
+/* Sends all n bytes (one datagram on a datagram socket). */
+WEFT_API ssize_t weft_send(int fd, const void *buf, size_t n, int flags,
+                           int64_t timeout_ms);
+WEFT_API ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
+                               struct sockaddr *from, socklen_t *fromlen,
+                               int64_t timeout_ms);
+WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
+                             const struct sockaddr *to, socklen_t tolen,
+                             int64_t timeout_ms);
+/* The new descriptor (non-blocking, close-on-exec), or -errno. Out of
+ * descriptors (EMFILE, ENFILE), it backs off and retries instead of
+ * spinning, until a descriptor frees or the timeout passes. */
+WEFT_API int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
+                         int64_t timeout_ms);
+/* Connects and waits for the outcome: 0, -ECONNREFUSED, -ETIMEDOUT, ... */
+WEFT_API int weft_connect(int fd, const struct sockaddr *addr,
+                          socklen_t addrlen, int64_t timeout_ms);
+/* Waits until fd is ready for events (WEFT_READABLE | WEFT_WRITABLE):
+ * the ready subset, or -ETIMEDOUT, -ECANCELED, -EBADF. */
+WEFT_API int weft_wait_fd(int fd, unsigned events, int64_t timeout_ms);
+/* Wakes the fibers of this thread's loop waiting on fd with -EBADF, then
+ * closes it. 0 or -errno from close. */
+WEFT_API int weft_close(int fd);
 
 #ifdef __cplusplus
 }

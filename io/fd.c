@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting on descriptors. A fiber that would block parks on its loop's
+ * entry for the fd; the poller reports readiness (one-shot) and the
+ * fibers waiting for it wake. A plain thread waits in poll(2) instead.
+ * weft_close wakes the fd's waiters with -EBADF before closing it, and
+ * wakes the fibers backing off in weft_accept, since a descriptor frees.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sched/internal.h"
+#include "internal.h"
+
+/* The loop's entry for fd, grown on demand; NULL on ENOMEM. */
+static struct weft__fdent *fdent(struct weft_loop *loop, int fd)
+{
+    if ((size_t)fd >= loop->nfds) {
+        size_t n = loop->nfds ? loop->nfds : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct weft__fdent *t = realloc(loop->fds, n * sizeof *t);
+        if (t == NULL)
+            return NULL;
+        memset(t + loop->nfds, 0, (n - loop->nfds) * sizeof *t);
+        loop->fds = t;
+        loop->nfds = n;
+    }
+    return &loop->fds[fd];
+}
+
+static void waiter_add(struct weft__fiber **head, struct weft__fiber *f)
+{
+    f->fd_prev = NULL;
+    f->fd_next = *head;
+    if (*head)
+        (*head)->fd_prev = f;
+    *head = f;
+}
+
+static void waiter_del(struct weft__fiber **head, struct weft__fiber *f)
+{
+    if (f->fd_prev)
+        f->fd_prev->fd_next = f->fd_next;
+    else
+        *head = f->fd_next;
+    if (f->fd_next)
+        f->fd_next->fd_prev = f->fd_prev;
+    f->fd_next = f->fd_prev = NULL;
+}
+
+static unsigned interest(const struct weft__fdent *e)
+{
+    unsigned want = 0;
+    for (const struct weft__fiber *f = e->waiters; f; f = f->fd_next)
+        want |= f->wait_events;
+    return want;
+}
+
+/* Asks the poller for what e's waiters want, unless it already has it. */
+static int rearm(struct weft_loop *loop, int fd, struct weft__fdent *e)
+{
+    unsigned want = interest(e);
+    if (want == 0 || (e->armed & want) == want)
+        return 0;
+    int rc = weft__poller_arm(&loop->poller, fd, want);
+    if (rc == 0)
+        e->armed = want;
+    return rc;
+}
+
+void weft__fd_ready(void *ctx, int fd, unsigned events)
+{
+    struct weft_loop *loop = ctx;
+    if (fd < 0 || (size_t)fd >= loop->nfds)
+        return;
+    struct weft__fdent *e = &loop->fds[fd];
+    e->armed = 0; /* one-shot: the report used it up */
+    struct weft__fiber *f = e->waiters;
+    while (f != NULL) {
+        struct weft__fiber *next = f->fd_next;
+        unsigned got = (events & WEFT__POLL_ERR) ? f->wait_events
+                                                  : events & f->wait_events;
+        if (got) {
+            waiter_del(&e->waiters, f);
+            weft__wake(f, (int)got);
+        }
+        f = next;
+    }
+    if (e->waiters != NULL && rearm(loop, fd, e) < 0) {
+        /* The fd went bad under its waiters: let them see why. */
+        while ((f = e->waiters) != NULL) {
+            waiter_del(&e->waiters, f);
+            weft__wake(f, (int)f->wait_events);
+        }
+    }
+}
+
+static void fd_unlink(struct weft__fiber *f)
+{
+    struct weft__fdent *e = &f->loop->fds[f->wait_fd];
+    waiter_del(&e->waiters, f);
+}
+
+static void emfile_unlink(struct weft__fiber *f)
+{
+    struct weft__fiber **head = (struct weft__fiber **)f->wait_obj;
+    waiter_del(head, f);
+}
+
+/* Plain thread: poll(2) until ready or deadline. */
+static int poll_wait(int fd, unsigned events, int64_t deadline)
+{
+    struct pollfd p = {.fd = fd};
+    if (events & WEFT_READABLE)
+        p.events |= POLLIN;
+    if (events & WEFT_WRITABLE)
+        p.events |= POLLOUT;
+    for (;;) {
+        int ms = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - weft__now_ns();
+            if (left <= 0)
+                left = 0;
+            left = (left + 999999) / 1000000;
+            ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
+        }
+        int n = poll(&p, 1, ms);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -ETIMEDOUT;
+        if (p.revents & POLLNVAL)
+            return -EBADF;
+        unsigned got = 0;
+        if (p.revents & (POLLERR | POLLHUP))
+            got = events;
+        if (p.revents & POLLIN)
+            got |= WEFT_READABLE;
+        if (p.revents & POLLOUT)
+            got |= WEFT_WRITABLE;
+        got &= events;
+        if (got)
+            return (int)got;
+    }
+}
+
+int64_t weft__io_deadline(int64_t timeout_ms)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    return weft__deadline(f ? f->loop->now : weft__now_ns(), timeout_ms);
+}
+
+int weft__wait_fd(int fd, unsigned events, int64_t deadline)
+{
+    if (fd < 0)
+        return -EBADF;
+    events &= WEFT_READABLE | WEFT_WRITABLE;
+    if (events == 0)
+        return -EINVAL;
+    struct weft__fiber *f = weft__fiber_current();
+    if (f == NULL)
+        return poll_wait(fd, events, deadline);
+
+    struct weft_loop *loop = f->loop;
+    struct weft__fdent *e = fdent(loop, fd);
+    if (e == NULL)
+        return -ENOMEM;
+    f->wait_fd = fd;
+    f->wait_events = events;
+    waiter_add(&e->waiters, f);
+    int rc = rearm(loop, fd, e);
+    if (rc < 0) {
+        waiter_del(&e->waiters, f);
+        if (rc == -EPERM) /* a regular file: always ready */
+            return (int)events;
+        return rc;
+    }
+    return weft__park(f, WEFT__WAIT_FD, e, deadline, fd_unlink);
+}
+
+int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    int64_t now = f ? f->loop->now : weft__now_ns();
+    if (deadline >= 0 && now >= deadline)
+        return -ETIMEDOUT;
+    int64_t until = now + backoff_ns;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    if (f == NULL) {
+        struct timespec ts = {.tv_sec = (until - now) / 1000000000,
+                              .tv_nsec = (until - now) % 1000000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        return 0;
+    }
+    struct weft__fiber **head = &f->loop->emfile_waiters;
+    waiter_add(head, f);
+    int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+int weft_wait_fd(int fd, unsigned events, int64_t timeout_ms)
+{
+    return weft__wait_fd(fd, events, weft__io_deadline(timeout_ms));
+}
+
+int weft_close(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct weft_loop *loop = weft__loop_tls;
+    if (loop != NULL) {
+        if ((size_t)fd < loop->nfds) {
+            struct weft__fdent *e = &loop->fds[fd];
+            struct weft__fiber *f;
+            while ((f = e->waiters) != NULL) {
+                waiter_del(&e->waiters, f);
+                weft__wake(f, -EBADF);
+            }
+            if (e->armed)
+                weft__poller_disarm(&loop->poller, fd);
+            e->armed = 0;
+        }
+        struct weft__fiber *f;
+        while ((f = loop->emfile_waiters) != NULL) {
+            waiter_del(&loop->emfile_waiters, f);
+            weft__wake(f, 0);
+        }
+    }
+    /* Linux closes the fd even when close fails with EINTR: never retry. */
+    if (close(fd) < 0 && errno != EINTR)
+        return -errno;
+    return 0;
+}

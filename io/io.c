@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fiber-aware descriptor calls. Every one has the same shape: try the
+ * syscall without blocking; on EAGAIN wait for readiness (a fiber parks,
+ * a plain thread polls) and try again; EINTR is retried.
+ *
+ * Sockets are used with MSG_DONTWAIT (and MSG_NOSIGNAL for sends), so
+ * they need no flag changes and never raise SIGPIPE. Other descriptors
+ * (pipes, ttys) answer ENOTSOCK to that first try; they are switched to
+ * O_NONBLOCK and used with read/write. The check is made on every call,
+ * not cached: after a plain close() the same number may name another
+ * file, and a cached "non-blocking" would then block the whole loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../sched/internal.h"
+#include "internal.h"
+
+/* Sets O_NONBLOCK on fd if it is not set. 0 or -errno. */
+static int ensure_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Writes to a pipe whose reader is gone raise SIGPIPE, which kills the
+ * process by default. Ignore it (once, only if nobody chose otherwise),
+ * so the write returns -EPIPE instead. */
+static void ignore_sigpipe(void)
+{
+    static atomic_bool done;
+    if (atomic_load_explicit(&done, memory_order_relaxed))
+        return;
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO)) {
+        struct sigaction ign = {.sa_handler = SIG_IGN};
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, NULL);
+    }
+    atomic_store_explicit(&done, true, memory_order_relaxed);
+}
+
+/* One non-blocking attempt of an operation: >= 0 or -errno. */
+typedef ssize_t attempt_fn(int fd, void *op);
+
+/* Retries attempt until it succeeds, fails for real, or the wait for
+ * readiness (events) fails or times out. */
+static ssize_t drive(int fd, unsigned events, int64_t timeout_ms,
+                     attempt_fn *attempt, void *op)
+{
+    int64_t deadline = 0;
+    bool have_deadline = false;
+    for (;;) {
+        ssize_t n = attempt(fd, op);
+        if (n >= 0)
+            return n;
+        if (n == -EINTR)
+            continue;
+        if (n != -EAGAIN && n != -EWOULDBLOCK)
+            return n;
+        if (!have_deadline) {
+            deadline = weft__io_deadline(timeout_ms);
+            have_deadline = true;
+        }
+        int rc = weft__wait_fd(fd, events, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* ---- byte streams: read, write, readv, writev, recv, send ---- */
+
+struct rw {
+    struct iovec *iov; /* what is left to move */
+    int iovcnt;
+    int flags;                   /* recv/send flags */
+    struct sockaddr *from;       /* recvfrom */
+    socklen_t *fromlen;
+    const struct sockaddr *to;   /* sendto */
+    socklen_t tolen;
+    bool notsock;                /* learned from ENOTSOCK */
+};
+
+static ssize_t attempt_in(int fd, void *arg)
+{
+    struct rw *op = arg;
+    ssize_t n;
+    if (!op->notsock) {
+        struct msghdr m = {.msg_iov = op->iov,
+                           .msg_iovlen = (size_t)op->iovcnt,
+                           .msg_name = op->from,
+                           .msg_namelen = op->fromlen ? *op->fromlen : 0};
+        n = recvmsg(fd, &m, op->flags | MSG_DONTWAIT);
+        if (n >= 0) {
+            if (op->fromlen)
+                *op->fromlen = m.msg_namelen;
+            return n;
+        }
+        if (errno != ENOTSOCK)
+            return -errno;
+        if (op->flags != 0 || op->from != NULL)
+            return -ENOTSOCK; /* recv/recvfrom on a non-socket */
+        op->notsock = true;
+    }
+    int rc = ensure_nonblock(fd);
+    if (rc < 0)
+        return rc;
+    n = op->iovcnt == 1 ? read(fd, op->iov[0].iov_base, op->iov[0].iov_len)
+                        : readv(fd, op->iov, op->iovcnt);
+    return n >= 0 ? n : -errno;
+}
+
+static ssize_t attempt_out(int fd, void *arg)
+{
+    struct rw *op = arg;
+    ssize_t n;
+    if (!op->notsock) {
+        struct msghdr m = {.msg_iov = op->iov,
+                           .msg_iovlen = (size_t)op->iovcnt,
+                           .msg_name = (void *)op->to,
+                           .msg_namelen = op->tolen};
+        n = sendmsg(fd, &m, op->flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno != ENOTSOCK)
+            return -errno;
+        if (op->flags != 0 || op->to != NULL)
+            return -ENOTSOCK;
+        op->notsock = true;
+        ignore_sigpipe();
+    }
+    int rc = ensure_nonblock(fd);
+    if (rc < 0)
+        return rc;
+    n = op->iovcnt == 1 ? write(fd, op->iov[0].iov_base, op->iov[0].iov_len)
+                        : writev(fd, op->iov, op->iovcnt);
+    return n >= 0 ? n : -errno;
+}
+
+static ssize_t do_in(int fd, struct rw *op, int64_t timeout_ms)
+{
+    if (fd < 0)
+        return -EBADF;
+    return drive(fd, WEFT_READABLE, timeout_ms, attempt_in, op);
+}
+
+/* Sends everything in op->iov (which it consumes). Datagram sockets send
+ * it as one datagram, so a short count never happens there. */
+static ssize_t do_out(int fd, struct rw *op, int64_t timeout_ms)
+{
+    if (fd < 0)
+        return -EBADF;
+    size_t total = 0;
+    for (int i = 0; i < op->iovcnt; i++)
+        total += op->iov[i].iov_len;
+    /* One deadline for the whole write, however many rounds it takes. */
+    int64_t deadline = weft__io_deadline(timeout_ms);
+    size_t done = 0;
+    for (;;) {
+        ssize_t n = attempt_out(fd, op);
+        if (n == -EINTR)
+            continue;
+        if (n == -EAGAIN || n == -EWOULDBLOCK) {
+            int rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (n < 0)
+            return n;
+        done += (size_t)n;
+        if (done >= total)
+            return (ssize_t)total;
+        /* Short write: step past what went out. */
+        size_t skip = (size_t)n;
+        while (op->iovcnt > 0 && skip >= op->iov[0].iov_len) {
+            skip -= op->iov[0].iov_len;
+            op->iov++;
+            op->iovcnt--;
+        }
+        op->iov[0].iov_base = (char *)op->iov[0].iov_base + skip;
+        op->iov[0].iov_len -= skip;
+    }
+}
+
+ssize_t weft_read(int fd, void *buf, size_t n, int64_t timeout_ms)
+{
+    struct iovec v = {buf, n};
+    struct rw op = {.iov = &v, .iovcnt = 1};
+    return do_in(fd, &op, timeout_ms);
+}
+
+ssize_t weft_write(int fd, const void *buf, size_t n, int64_t timeout_ms)
+{
+    if (n == 0)
+        return 0;
+    struct iovec v = {(void *)buf, n};
+    struct rw op = {.iov = &v, .iovcnt = 1};
+    return do_out(fd, &op, timeout_ms);
+}
+
+ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt,
+                   int64_t timeout_ms)
+{
+    if (iovcnt < 0 || (iovcnt > 0 && iov == NULL))
+        return -EINVAL;
+    struct rw op = {.iov = (struct iovec *)iov, .iovcnt = iovcnt};
+    return do_in(fd, &op, timeout_ms);
+}
+
+ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt,
+                    int64_t timeout_ms)
+{
+    if (iovcnt < 0 || (iovcnt > 0 && iov == NULL) || iovcnt > IOV_MAX)
+        return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return 0;
+    /* A private copy: short writes advance it, the caller's stays. */
+    struct iovec small[16], *copy = small;
+    if (iovcnt > 16 && (copy = malloc((size_t)iovcnt * sizeof *copy)) == NULL)
+        return -ENOMEM;
+    memcpy(copy, iov, (size_t)iovcnt * sizeof *copy);
+    struct rw op = {.iov = copy, .iovcnt = iovcnt};
+    ssize_t rc = do_out(fd, &op, timeout_ms);
+    if (copy != small)
+        free(copy);
+    return rc;
+}
+
+ssize_t weft_recv(int fd, void *buf, size_t n, int flags, int64_t timeout_ms)
+{
+    struct iovec v = {buf, n};
+    struct rw op = {.iov = &v, .iovcnt = 1, .flags = flags};
+    return do_in(fd, &op, timeout_ms);
+}
+
+ssize_t weft_send(int fd, const void *buf, size_t n, int flags,
+                  int64_t timeout_ms)
+{
+    struct iovec v = {(void *)buf, n};
+    struct rw op = {.iov = &v, .iovcnt = 1, .flags = flags};
+    return do_out(fd, &op, timeout_ms);
+}
+
+ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
+                      struct sockaddr *from, socklen_t *fromlen,
+                      int64_t timeout_ms)
+{
+    if (from != NULL && fromlen == NULL)
+        return -EINVAL;
+    struct iovec v = {buf, n};
+    struct rw op = {.iov = &v,
+                    .iovcnt = 1,
+                    .flags = flags,
+                    .from = from,
+                    .fromlen = from ? fromlen : NULL};
+    return do_in(fd, &op, timeout_ms);
+}
+
+ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
+                    const struct sockaddr *to, socklen_t tolen,
+                    int64_t timeout_ms)
+{
+    struct iovec v = {(void *)buf, n};
+    struct rw op = {
+        .iov = &v, .iovcnt = 1, .flags = flags, .to = to, .tolen = tolen};
+    return do_out(fd, &op, timeout_ms);
+}
+
+/* ---- accept and connect ---- */
+
+/* Errors accept reports for a connection that died in the queue, or for
+ * the network under it (accept(2), "Error handling"): try the next one. */
+static bool accept_retry(int err)
+{
+    switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case ENETDOWN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
+                int64_t timeout_ms)
+{
+    if (lfd < 0)
+        return -EBADF;
+    int rc = ensure_nonblock(lfd);
+    if (rc < 0)
+        return rc;
+    int64_t deadline = weft__io_deadline(timeout_ms);
+    int64_t backoff = 1000000; /* 1 ms, doubling to 256 ms */
+    for (;;) {
+        int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        int err = errno;
+        if (err == EINTR || accept_retry(err))
+            continue;
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+            err == ENOMEM) {
+            /* The pending connection stays queued and the listening fd
+             * stays readable: waiting for readiness would spin. Wait for
+             * a descriptor to free instead. */
+            rc = weft__wait_descriptor_frees(deadline, backoff);
+            if (rc == -ETIMEDOUT)
+                return -err;
+            if (rc < 0)
+                return rc;
+            if (backoff < 256000000)
+                backoff *= 2;
+            continue;
+        }
+        if (err != EAGAIN && err != EWOULDBLOCK)
+            return -err;
+        backoff = 1000000;
+        rc = weft__wait_fd(lfd, WEFT_READABLE, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
+                 int64_t timeout_ms)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (addr == NULL)
+        return -EINVAL;
+    int rc = ensure_nonblock(fd);
+    if (rc < 0)
+        return rc;
+    int64_t deadline = weft__io_deadline(timeout_ms);
+    for (;;) {
+        if (connect(fd, addr, addrlen) == 0)
+            return 0;
+        int err = errno;
+        if (err == EISCONN)
+            return 0;
+        if (err == EAGAIN) { /* a full Unix-domain backlog: retry */
+            rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        /* EINTR: the connection goes on in the background. */
+        if (err != EINPROGRESS && err != EINTR && err != EALREADY)
+            return -err;
+        break;
+    }
+    rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline);
+    if (rc < 0)
+        return rc;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        return -errno;
+    return -soerr;
+}

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fibers: coroutines scheduled by a loop. The loop resumes a ready fiber;
+ * the fiber runs until it parks (waits for something), yields, or returns,
+ * and each of those switches back to the loop. The coroutine and its stack
+ * are made when the fiber first runs, on the loop's thread, so spawning is
+ * cheap and a fiber cancelled before it starts never runs at all.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+struct weft__fiber *weft__fiber_current(void)
+{
+    struct weft_loop *loop = weft__loop_tls;
+    return loop ? loop->current : NULL;
+}
+
+static void all_add(struct weft_loop *loop, struct weft__fiber *f)
+{
+    f->prev_all = NULL;
+    f->next_all = loop->fibers;
+    if (loop->fibers)
+        loop->fibers->prev_all = f;
+    loop->fibers = f;
+    loop->nfibers++;
+}
+
+static void all_del(struct weft_loop *loop, struct weft__fiber *f)
+{
+    if (f->prev_all)
+        f->prev_all->next_all = f->next_all;
+    else
+        loop->fibers = f->next_all;
+    if (f->next_all)
+        f->next_all->prev_all = f->prev_all;
+    loop->nfibers--;
+}
+
+struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
+                                    void *arg, const weft_spawn_opts *opts,
+                                    bool with_future)
+{
+    size_t size = opts && opts->stack_size ? opts->stack_size
+                                           : (size_t)WEFT_STACK_DEFAULT;
+    if (fn == NULL || size < WEFT_STACK_MIN || size > WEFT_STACK_MAX) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct weft__fiber *f = weft__zalloc(sizeof *f);
+    if (f == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->fut = weft__future_new();
+    if (f->fut == NULL) {
+        weft__free(f, sizeof *f);
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->fut->task = f;
+    f->fut->task_loop = loop;
+    if (with_future)
+        weft__future_retain(f->fut); /* the caller's reference */
+    f->loop = loop;
+    f->fn = fn;
+    f->arg = arg;
+    f->stack_size = size;
+    if (opts && opts->name) {
+        size_t n = strnlen(opts->name, sizeof f->name - 1);
+        memcpy(f->name, opts->name, n);
+    }
+    f->timeout.idx = WEFT__NO_SLOT;
+    f->wait_fd = -1;
+    all_add(loop, f);
+    weft__runq_push(loop, f);
+    return f;
+}
+
+/* The coroutine body of every fiber. */
+static void *fiber_main(void *arg)
+{
+    struct weft__fiber *f = arg;
+    return f->fn(f->arg);
+}
+
+/* f has returned (or was cancelled before it started): complete its
+ * future and free it. */
+static void fiber_finish(struct weft__fiber *f, void *result)
+{
+    struct weft_loop *loop = f->loop;
+    f->state = WEFT__FIBER_DONE;
+    all_del(loop, f);
+    if (f->co != NULL)
+        weft_coro_free(f->co);
+    int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;
+    weft__future_complete(f->fut, err ? NULL : result, err);
+    weft_future_release(f->fut);
+    weft__free(f, sizeof *f);
+}
+
+void weft__fiber_run(struct weft__fiber *f)
+{
+    struct weft_loop *loop = f->loop;
+    if (WEFT_UNLIKELY(f->co == NULL)) {
+        if (f->cancel) { /* cancelled before it ever ran */
+            fiber_finish(f, WEFT_ERR_PTR(-ECANCELED));
+            return;
+        }
+        weft_spawn_opts o = {.stack_size = f->stack_size,
+                             .name = f->name[0] ? f->name : NULL};
+        f->co = weft_coro_new(fiber_main, f, &o);
+        if (f->co == NULL) {
+            fiber_finish(f, WEFT_ERR_PTR(-ENOMEM));
+            return;
+        }
+    }
+    f->state = WEFT__FIBER_RUNNING;
+    loop->current = f;
+    void *result;
+    int rc = weft_coro_resume(f->co, &result);
+    loop->current = NULL;
+    if (rc == 1)
+        fiber_finish(f, result);
+}
+
+/* ---- parking ---- */
+
+static void park_timeout(void *arg)
+{
+    struct weft__fiber *f = arg;
+    if (f->unlink)
+        f->unlink(f);
+    weft__wake(f, -ETIMEDOUT);
+}
+
+int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
+               int64_t deadline, weft__unlink_fn *unlink)
+{
+    struct weft_loop *loop = f->loop;
+    if (f->cancel || loop->closing) {
+        f->cancel = false;
+        if (unlink)
+            unlink(f);
+        return -ECANCELED;
+    }
+    if (deadline >= 0) {
+        f->timeout.cb = park_timeout;
+        f->timeout.arg = f;
+        f->timeout.user = false;
+        if (weft__timer_arm(loop, &f->timeout, deadline) < 0) {
+            if (unlink)
+                unlink(f);
+            return -ENOMEM;
+        }
+    }
+    f->state = WEFT__FIBER_PARKED;
+    f->wait = wait;
+    f->wait_obj = wait_obj;
+    f->unlink = unlink;
+    loop->nparked++;
+    if (wait == WEFT__WAIT_FD)
+        loop->nfdwait++;
+    else if (wait == WEFT__WAIT_EMFILE)
+        loop->nemfile++;
+    weft_coro_yield();
+    return f->wake_rc;
+}
+
+void weft__wake(struct weft__fiber *f, int rc)
+{
+    if (f->state != WEFT__FIBER_PARKED)
+        return;
+    struct weft_loop *loop = f->loop;
+    weft__timer_disarm(loop, &f->timeout);
+    loop->nparked--;
+    if (f->wait == WEFT__WAIT_FD)
+        loop->nfdwait--;
+    else if (f->wait == WEFT__WAIT_EMFILE)
+        loop->nemfile--;
+    f->wait = WEFT__WAIT_NONE;
+    f->wait_obj = NULL;
+    f->unlink = NULL;
+    f->wake_rc = rc;
+    weft__runq_push(loop, f);
+}
+
+void weft__fiber_cancel(struct weft__fiber *f)
+{
+    if (f->state == WEFT__FIBER_PARKED) {
+        if (f->unlink)
+            f->unlink(f);
+        weft__wake(f, -ECANCELED);
+    } else if (f->state != WEFT__FIBER_DONE) {
+        f->cancel = true;
+    }
+}
+
+/* ---- public ---- */
+
+/* Resolves the loop argument of a spawn. NULL and errno. */
+static struct weft_loop *spawn_loop(weft_loop *loop)
+{
+    if (loop == NULL)
+        loop = weft__loop_tls;
+    if (loop == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!weft__loop_is_mine(loop)) {
+        errno = EPERM;
+        return NULL;
+    }
+    return loop;
+}
+
+weft_future *weft_spawn_ex(weft_loop *loop, weft_fn fn, void *arg,
+                           const weft_spawn_opts *opts)
+{
+    loop = spawn_loop(loop);
+    if (loop == NULL)
+        return NULL;
+    struct weft__fiber *f = weft__fiber_new(loop, fn, arg, opts, true);
+    return f ? f->fut : NULL;
+}
+
+weft_future *weft_spawn(weft_loop *loop, weft_fn fn, void *arg)
+{
+    return weft_spawn_ex(loop, fn, arg, NULL);
+}
+
+int weft_go(weft_loop *loop, weft_fn fn, void *arg)
+{
+    loop = spawn_loop(loop);
+    if (loop == NULL)
+        return -errno;
+    return weft__fiber_new(loop, fn, arg, NULL, false) ? 0 : -errno;
+}
+
+int weft_yield(void)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    if (f == NULL)
+        return -EPERM;
+    if (f->cancel || f->loop->closing) {
+        f->cancel = false;
+        return -ECANCELED;
+    }
+    weft__runq_push(f->loop, f);
+    weft_coro_yield();
+    return 0;
+}
+
+int weft_sleep(int64_t ms)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    if (f == NULL) {
+        if (ms <= 0)
+            return 0;
+        struct timespec ts = {.tv_sec = ms / 1000,
+                              .tv_nsec = (ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        return 0;
+    }
+    if (ms <= 0)
+        return weft_yield();
+    int rc = weft__park(f, WEFT__WAIT_SLEEP, NULL,
+                        weft__deadline(f->loop->now, ms), NULL);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+weft_future *weft_self(void)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    return f ? f->fut : NULL;
+}
+
+bool weft_in_fiber(void)
+{
+    return weft__fiber_current() != NULL;
+}
+
+const char *weft_fiber_name(void)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    return f ? weft_coro_name(f->co) : NULL;
+}

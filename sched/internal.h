@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/: the per-thread loop, its fibers, timers, callbacks and futures.
+ * Shared internals of the scheduler layer (and of io/, which parks fibers
+ * on descriptors through weft__park).
+ *
+ * Threading: a loop and its fibers belong to one thread. Other threads
+ * reach a loop only through its cross-thread call queue (xcall, under
+ * xlock) and weft__poller_wake. Futures are the one object shared freely:
+ * each has its own lock.
+ */
+#ifndef WEFT_SCHED_INTERNAL_H
+#define WEFT_SCHED_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../io/poller.h"
+
+/* ---- clock ---- */
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock timerfd and kqueue use). */
+int64_t weft__now_ns(void);
+/* Deadline for a timeout: -1 (none) for timeout_ms < 0. */
+int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms);
+
+/* ---- timers (sched/timer.c) ---- */
+
+struct weft_timer {
+    int64_t deadline;   /* monotonic ns */
+    uint64_t seq;       /* arming order: breaks deadline ties FIFO */
+    size_t idx;         /* slot in the heap; WEFT__NO_SLOT when idle */
+    void (*cb)(void *); /* runs on the loop, outside fibers */
+    void *arg;
+    struct weft_loop *loop;
+    bool user; /* made by weft_call_later: freed once fired or cancelled */
+};
+#define WEFT__NO_SLOT ((size_t)-1)
+
+/* One heap slot: the keys inline, so sifting never touches the timers
+ * except to update their slot index. */
+struct weft__heap_ent {
+    int64_t deadline;
+    uint64_t seq;
+    struct weft_timer *t;
+};
+
+/* Arms t (idle) to fire at deadline. 0 or -ENOMEM. */
+int weft__timer_arm(struct weft_loop *loop, struct weft_timer *t,
+                    int64_t deadline);
+/* Disarms t if armed. */
+void weft__timer_disarm(struct weft_loop *loop, struct weft_timer *t);
+/* Fires every timer due at loop->now; returns how many fired. */
+int weft__timers_run(struct weft_loop *loop);
+/* The earliest deadline, or -1 with no timers. */
+static inline int64_t weft__timers_next(const struct weft_loop *loop);
+
+/* ---- fibers (sched/fiber.c) ---- */
+
+struct weft__fiber;
+struct weft_loop;
+
+enum weft__fiber_state {
+    WEFT__FIBER_READY,   /* in the run queue */
+    WEFT__FIBER_RUNNING, /* on the CPU */
+    WEFT__FIBER_PARKED,  /* suspended in weft__park */
+    WEFT__FIBER_DONE,
+};
+
+/* What a parked fiber waits on, for deadlock detection and debugging. */
+enum weft__wait {
+    WEFT__WAIT_NONE,
+    WEFT__WAIT_SLEEP,  /* a timer only */
+    WEFT__WAIT_FD,     /* a descriptor: the kernel can wake it */
+    WEFT__WAIT_FUTURE, /* a future (wait_obj) */
+    WEFT__WAIT_EMFILE, /* weft_accept backing off */
+};
+
+/* A waiter on a future: a fiber (on its loop), a blocked thread, or a
+ * callback. Lives in the waiting frame or in a small allocation. */
+enum weft__waiter_kind {
+    WEFT__WAITER_FIBER,    /* a fiber parked in weft_await */
+    WEFT__WAITER_THREAD,   /* a plain thread blocked in weft_await */
+    WEFT__WAITER_CALLBACK, /* weft_future_on_done */
+    WEFT__WAITER_WAKE,     /* wakes a loop's poller (run_until) */
+};
+struct weft__waiter {
+    struct weft__waiter *next, *prev;
+    unsigned kind;
+    struct weft_loop *loop;         /* FIBER and CALLBACK (NULL: any) */
+    struct weft__fiber *fiber;      /* FIBER */
+    pthread_cond_t *cond;           /* THREAD */
+    bool *flag;                     /* THREAD: set when done */
+    void (*cb)(weft_future *, void *); /* CALLBACK */
+    void *arg;
+};
+
+/* Removes a parked fiber from whatever it waits in, when it is woken by
+ * its timeout or by cancellation instead of by that thing. */
+typedef void weft__unlink_fn(struct weft__fiber *f);
+
+struct weft__fiber {
+    weft_coro *co;               /* the stack it runs on */
+    struct weft_loop *loop;      /* home, for its whole life */
+    struct weft_future *fut;     /* its task future (the loop's reference) */
+    weft_fn fn;                  /* body */
+    void *arg;
+    struct weft__fiber *next;    /* run queue link */
+    struct weft__fiber *prev_all, *next_all; /* the loop's live fibers */
+    unsigned state;              /* enum weft__fiber_state */
+    bool cancel;                 /* a cancellation waits for a park */
+    int wake_rc;                 /* what weft__park returns */
+    unsigned wait;               /* enum weft__wait, while parked */
+    void *wait_obj;              /* the future or fd entry waited on */
+    weft__unlink_fn *unlink;     /* see above; NULL: nothing to unlink */
+    struct weft_timer timeout;   /* the park's deadline */
+    struct weft__waiter fw;      /* its entry while awaiting a future */
+    char name[32];               /* until the coroutine exists */
+    size_t stack_size;           /* idem */
+    /* fd waits (io/fd.c) */
+    int wait_fd;
+    unsigned wait_events;                   /* WEFT__POLL_IN/OUT wanted */
+    struct weft__fiber *fd_next, *fd_prev;  /* the fd's waiter list */
+};
+
+/* Parks the running fiber until weft__wake(f, rc) (returns rc), its
+ * deadline passes (-ETIMEDOUT; deadline < 0: none) or it is cancelled
+ * (-ECANCELED). A pending cancellation returns -ECANCELED at once. The
+ * caller has linked f into what it waits on; unlink undoes that. */
+int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
+               int64_t deadline, weft__unlink_fn *unlink);
+/* Loop thread: ends f's park with rc (no-op unless parked). */
+void weft__wake(struct weft__fiber *f, int rc);
+/* Loop thread: cancels f (see weft_cancel). */
+void weft__fiber_cancel(struct weft__fiber *f);
+/* The running fiber of this thread's loop, or NULL. */
+struct weft__fiber *weft__fiber_current(void);
+/* Creates a fiber and queues it. NULL and errno. */
+struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
+                                    void *arg, const weft_spawn_opts *opts,
+                                    bool with_future);
+/* Runs f until it parks or returns (loop thread, outside fibers). */
+void weft__fiber_run(struct weft__fiber *f);
+
+/* ---- callbacks: a ring of (cb, arg) ---- */
+struct weft__call {
+    void (*cb)(void *);
+    void *arg;
+};
+
+/* A call queued from another thread. */
+struct weft__xcall {
+    struct weft__xcall *next;
+    void (*cb)(void *);
+    void *arg;
+};
+
+/* ---- fd table (io/fd.c) ---- */
+
+/* The poller's callback: wakes the fibers waiting on fd for events. */
+void weft__fd_ready(void *ctx, int fd, unsigned events);
+struct weft__fdent {
+    struct weft__fiber *waiters; /* parked on this fd */
+    unsigned armed;              /* interest the poller holds (one-shot) */
+};
+
+/* ---- the loop ---- */
+struct weft_loop {
+    pthread_t owner;            /* the thread that runs it, once bound */
+    bool bound;                 /* owner is set */
+    bool running;               /* inside weft_loop_run/run_once */
+    bool closing;               /* weft_loop_free: every park cancels */
+    bool embedded;              /* weft_loop_fd was asked for */
+    atomic_bool stop;           /* weft_loop_stop */
+    int64_t now;                /* monotonic ns, read once per iteration */
+    struct weft_future *until;  /* what weft_loop_run_until waits for */
+
+    struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
+    struct weft__fiber *current;               /* running fiber or NULL */
+    struct weft__fiber *fibers;                /* every live fiber */
+    size_t nfibers;                            /* live fibers */
+    size_t nparked;                            /* of them, parked */
+    size_t nfdwait;                            /* parked on fds */
+    size_t nemfile;                            /* parked in accept backoff */
+    struct weft__fiber *emfile_waiters;        /* them (fd_next links) */
+
+    struct weft__call *calls; /* call_soon ring */
+    size_t calls_head, calls_len, calls_cap;
+
+    struct weft__heap_ent *heap; /* timers: 4-ary min-heap */
+    size_t nheap, capheap;
+    uint64_t timer_seq;
+
+    struct weft__poller poller;
+    struct weft__fdent *fds; /* indexed by fd */
+    size_t nfds;
+
+    pthread_mutex_t xlock;          /* guards xhead/xtail */
+    struct weft__xcall *xhead, *xtail;
+    atomic_size_t nxcalls;          /* queued cross-thread calls */
+    atomic_int refs;                /* pending xcalls hold the loop alive */
+};
+
+static inline int64_t weft__timers_next(const struct weft_loop *loop)
+{
+    return loop->nheap ? loop->heap[0].deadline : -1;
+}
+
+/* The loop bound to this thread, or NULL. */
+extern WEFT_TLS struct weft_loop *weft__loop_tls;
+
+/* Any thread: queues cb(arg) to run on loop's thread and wakes it.
+ * 0 or -ENOMEM. */
+int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg);
+/* True when the calling thread is loop's thread (or loop is unbound). */
+bool weft__loop_is_mine(const struct weft_loop *loop);
+/* Pushes f at the tail of the run queue. */
+static inline void weft__runq_push(struct weft_loop *loop,
+                                   struct weft__fiber *f)
+{
+    f->state = WEFT__FIBER_READY;
+    f->next = NULL;
+    if (loop->runq_tail)
+        loop->runq_tail->next = f;
+    else
+        loop->runq_head = f;
+    loop->runq_tail = f;
+}
+
+/* ---- futures (sched/future.c) ---- */
+
+struct weft_future {
+    atomic_int refs;
+    pthread_mutex_t lock;        /* guards everything below */
+    atomic_bool done;
+    int err;                     /* 0 or a negative errno, once done */
+    void *result;
+    struct weft__fiber *task;    /* the fiber computing it, until done */
+    struct weft_loop *task_loop; /* its loop (stays set when done) */
+    struct weft__waiter *waiters;
+};
+
+/* Creates a future with one reference; NULL and errno ENOMEM. */
+weft_future *weft__future_new(void);
+void weft__future_retain(weft_future *f);
+/* Adds w to f's waiters; false (w not added) if f is already done. */
+bool weft__future_add_waiter(weft_future *f, struct weft__waiter *w);
+/* Removes w if it is still there. */
+void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w);
+/* Completes f (err 0: result); -EINVAL if already done. Any thread. */
+int weft__future_complete(weft_future *f, void *result, int err);
+
+#endif /* WEFT_SCHED_INTERNAL_H */

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop: one per thread, run by that thread. An iteration
+ *   1. runs the calls other threads queued (weft__loop_post),
+ *   2. asks the poller for ready fds: without blocking when work is ready,
+ *      else until the next timer (no syscall at all when work is ready
+ *      and no fiber waits on an fd),
+ *   3. reads the clock (once) and fires due timers,
+ *   4. runs the callbacks queued before this step, then
+ *   5. runs the fibers that were ready before this step, each until it
+ *      parks, yields or returns.
+ * A fiber or callback made ready during the iteration runs in the next.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+WEFT_TLS struct weft_loop *weft__loop_tls;
+
+int64_t weft__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms)
+{
+    if (timeout_ms < 0)
+        return -1;
+    if (timeout_ms > (INT64_MAX - now_ns) / 1000000)
+        return -1; /* centuries away: forever */
+    return now_ns + timeout_ms * 1000000;
+}
+
+bool weft__loop_is_mine(const struct weft_loop *loop)
+{
+    return !loop->bound || pthread_equal(loop->owner, pthread_self());
+}
+
+/* Binds loop to the calling thread. 0, -EPERM (another thread's), -EBUSY
+ * (this thread already has another loop). */
+static int bind_loop(struct weft_loop *loop)
+{
+    if (loop->bound)
+        return pthread_equal(loop->owner, pthread_self()) ? 0 : -EPERM;
+    if (weft__loop_tls != NULL && weft__loop_tls != loop)
+        return -EBUSY;
+    loop->owner = pthread_self();
+    loop->bound = true;
+    weft__loop_tls = loop;
+    return 0;
+}
+
+weft_loop *weft_loop_new(void)
+{
+    struct weft_loop *loop = weft__zalloc(sizeof *loop);
+    if (loop == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int rc = weft__poller_init(&loop->poller);
+    if (rc < 0) {
+        weft__free(loop, sizeof *loop);
+        errno = -rc;
+        return NULL;
+    }
+    pthread_mutex_init(&loop->xlock, NULL);
+    atomic_init(&loop->stop, false);
+    atomic_init(&loop->nxcalls, 0);
+    atomic_init(&loop->refs, 1);
+    loop->now = weft__now_ns();
+    return loop;
+}
+
+weft_loop *weft_loop_current(void)
+{
+    return weft__loop_tls;
+}
+
+/* ---- cross-thread calls ---- */
+
+int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
+{
+    struct weft__xcall *x = weft__alloc(sizeof *x);
+    if (x == NULL)
+        return -ENOMEM;
+    x->next = NULL;
+    x->cb = cb;
+    x->arg = arg;
+    pthread_mutex_lock(&loop->xlock);
+    if (loop->xtail)
+        loop->xtail->next = x;
+    else
+        loop->xhead = x;
+    loop->xtail = x;
+    atomic_fetch_add_explicit(&loop->nxcalls, 1, memory_order_release);
+    pthread_mutex_unlock(&loop->xlock);
+    weft__poller_wake(&loop->poller);
+    return 0;
+}
+
+/* Runs the cross-thread calls queued so far; returns how many. */
+static int run_xcalls(struct weft_loop *loop)
+{
+    pthread_mutex_lock(&loop->xlock);
+    struct weft__xcall *x = loop->xhead;
+    loop->xhead = loop->xtail = NULL;
+    size_t n = atomic_exchange_explicit(&loop->nxcalls, 0, memory_order_acquire);
+    pthread_mutex_unlock(&loop->xlock);
+    while (x != NULL) {
+        struct weft__xcall *next = x->next;
+        x->cb(x->arg);
+        weft__free(x, sizeof *x);
+        x = next;
+    }
+    return (int)n;
+}
+
+int weft_loop_stop(weft_loop *loop)
+{
+    if (loop == NULL)
+        return -EINVAL;
+    atomic_store_explicit(&loop->stop, true, memory_order_release);
+    weft__poller_wake(&loop->poller);
+    return 0;
+}
+
+/* ---- callbacks ---- */
+
+int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg)
+{
+    if (loop == NULL)
+        loop = weft__loop_tls;
+    if (loop == NULL || cb == NULL)
+        return -EINVAL;
+    if (!weft__loop_is_mine(loop))
+        return -EPERM;
+    if (loop->calls_len == loop->calls_cap) {
+        size_t cap = loop->calls_cap ? loop->calls_cap * 2 : 64;
+        struct weft__call *c = malloc(cap * sizeof *c);
+        if (c == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < loop->calls_len; i++)
+            c[i] = loop->calls[(loop->calls_head + i) % loop->calls_cap];
+        free(loop->calls);
+        loop->calls = c;
+        loop->calls_cap = cap;
+        loop->calls_head = 0;
+    }
+    size_t tail = (loop->calls_head + loop->calls_len) % loop->calls_cap;
+    loop->calls[tail] = (struct weft__call){cb, arg};
+    loop->calls_len++;
+    return 0;
+}
+
+static int run_calls(struct weft_loop *loop)
+{
+    size_t n = loop->calls_len; /* only those queued before this step */
+    for (size_t i = 0; i < n; i++) {
+        struct weft__call c = loop->calls[loop->calls_head];
+        loop->calls_head = (loop->calls_head + 1) % loop->calls_cap;
+        loop->calls_len--;
+        c.cb(c.arg);
+    }
+    return (int)n;
+}
+
+/* ---- one iteration ---- */
+
+static bool has_ready_work(struct weft_loop *loop)
+{
+    return loop->runq_head != NULL || loop->calls_len > 0 ||
+           atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0 ||
+           atomic_load_explicit(&loop->stop, memory_order_relaxed);
+}
+
+/* One iteration, blocking at most max_block_ns (< 0: no limit) when there
+ * is nothing ready. Returns how many fibers, callbacks and calls ran. */
+static int iterate(struct weft_loop *loop, int64_t max_block_ns)
+{
+    int ran = 0;
+    if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
+        ran += run_xcalls(loop);
+
+    int64_t timeout = 0;
+    if (!has_ready_work(loop)) {
+        int64_t next = weft__timers_next(loop);
+        timeout = max_block_ns;
+        if (next >= 0) {
+            int64_t wait = next - weft__now_ns();
+            if (wait < 0)
+                wait = 0;
+            if (timeout < 0 || wait < timeout)
+                timeout = wait;
+        }
+    }
+    if (timeout != 0 || loop->nfdwait > 0) {
+        weft__poller_wait(&loop->poller, timeout, weft__fd_ready, loop);
+        if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
+            ran += run_xcalls(loop);
+    }
+
+    loop->now = weft__now_ns();
+    if (loop->nheap > 0)
+        ran += weft__timers_run(loop);
+    if (loop->calls_len > 0)
+        ran += run_calls(loop);
+
+    struct weft__fiber *f = loop->runq_head;
+    loop->runq_head = loop->runq_tail = NULL;
+    while (f != NULL) {
+        struct weft__fiber *next = f->next;
+        weft__fiber_run(f);
+        ran++;
+        f = next;
+    }
+    return ran;
+}
+
+/* True if some parked fiber could be woken from outside the loop: by the
+ * kernel (fd), a timer, another thread (a future of another loop, or a
+ * promise someone else holds). */
+static bool can_be_woken(struct weft_loop *loop)
+{
+    if (loop->nheap > 0 || loop->nfdwait > 0 || loop->nemfile > 0)
+        return true;
+    struct weft_future *u = loop->until;
+    if (u != NULL && u->task_loop != loop &&
+        (u->task_loop != NULL ||
+         atomic_load_explicit(&u->refs, memory_order_relaxed) > 1))
+        return true; /* run_until's future, completed elsewhere */
+    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
+        if (f->state != WEFT__FIBER_PARKED || f->wait != WEFT__WAIT_FUTURE)
+            continue;
+        struct weft_future *fut = f->wait_obj;
+        if (fut->task_loop != NULL && fut->task_loop != loop)
+            return true; /* a task of another loop */
+        if (fut->task_loop == NULL &&
+            atomic_load_explicit(&fut->refs, memory_order_relaxed) > 1)
+            return true; /* a promise with another holder */
+    }
+    return false;
+}
+
+/* Enters run mode on the calling thread. 0 or -errno. */
+static int enter(struct weft_loop *loop)
+{
+    if (loop == NULL)
+        return -EINVAL;
+    if (loop->running || weft__thr.current != NULL)
+        return -EBUSY; /* nested run, or run from inside a coroutine */
+    int rc = bind_loop(loop);
+    if (rc < 0)
+        return rc;
+    loop->running = true;
+    return 0;
+}
+
+static void leave(struct weft_loop *loop)
+{
+    loop->running = false;
+    if (loop->embedded) {
+        /* Keep the host's view of the loop fd honest. */
+        if (has_ready_work(loop))
+            weft__poller_wake(&loop->poller);
+        else
+            weft__poller_timer(&loop->poller, weft__timers_next(loop));
+    }
+}
+
+/* Runs until done(ctx) (or, with done NULL, until nothing is left). */
+static int run(struct weft_loop *loop, bool (*done)(void *), void *ctx)
+{
+    int rc = enter(loop);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        if (atomic_exchange_explicit(&loop->stop, false, memory_order_acq_rel))
+            break;
+        if (done != NULL && done(ctx))
+            break;
+        if (!has_ready_work(loop)) {
+            if (done == NULL && loop->nfibers == 0 && loop->nheap == 0)
+                break; /* nothing left to do */
+            if (!can_be_woken(loop)) {
+                rc = -EDEADLK;
+                break;
+            }
+        }
+        iterate(loop, -1);
+    }
+    leave(loop);
+    return rc;
+}
+
+int weft_loop_run(weft_loop *loop)
+{
+    return run(loop, NULL, NULL);
+}
+
+static bool future_is_done(void *f)
+{
+    return weft_future_done(f);
+}
+
+int weft_loop_run_until(weft_loop *loop, weft_future *f)
+{
+    if (loop == NULL || f == NULL)
+        return -EINVAL;
+    /* A future completed by another thread must end our poller wait. */
+    struct weft__waiter w = {.kind = WEFT__WAITER_WAKE, .loop = loop};
+    if (!weft__future_add_waiter(f, &w))
+        return 0; /* already done */
+    loop->until = f;
+    int rc = run(loop, future_is_done, f);
+    loop->until = NULL;
+    weft__future_remove_waiter(f, &w);
+    return rc;
+}
+
+int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms)
+{
+    int rc = enter(loop);
+    if (rc < 0)
+        return rc;
+    int64_t block = timeout_ms < 0 ? -1 : timeout_ms * 1000000;
+    atomic_store_explicit(&loop->stop, false, memory_order_relaxed);
+    rc = iterate(loop, block);
+    leave(loop);
+    return rc;
+}
+
+int weft_loop_fd(weft_loop *loop)
+{
+    if (loop == NULL)
+        return -EINVAL;
+    if (!loop->embedded) {
+        loop->embedded = true;
+        if (has_ready_work(loop))
+            weft__poller_wake(&loop->poller);
+        else
+            weft__poller_timer(&loop->poller, weft__timers_next(loop));
+    }
+    return loop->poller.fd;
+}
+
+void weft_loop_free(weft_loop *loop)
+{
+    if (loop == NULL)
+        return;
+    if (loop->running || !weft__loop_is_mine(loop)) {
+        fprintf(stderr, "weft: weft_loop_free: the loop is %s; not freed\n",
+                loop->running ? "running" : "bound to another thread");
+        return;
+    }
+    bind_loop(loop);
+    /* Cancel every fiber; while closing, every park cancels at once, so
+     * each runs its cleanup to the end. */
+    loop->closing = true;
+    loop->running = true;
+    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+        weft__fiber_cancel(f);
+    while (loop->nfibers > 0 || loop->calls_len > 0 ||
+           atomic_load(&loop->nxcalls) > 0)
+        iterate(loop, 0);
+    loop->running = false;
+
+    for (size_t i = 0; i < loop->nheap; i++) /* user timers never fired */
+        weft__free(loop->heap[i].t, sizeof(struct weft_timer));
+    free(loop->heap);
+    free(loop->calls);
+    free(loop->fds);
+    weft__poller_close(&loop->poller);
+    pthread_mutex_destroy(&loop->xlock);
+    if (weft__loop_tls == loop)
+        weft__loop_tls = NULL;
+    weft__free(loop, sizeof *loop);
+}
+
+int weft_run(weft_fn main, void *arg, void **result)
+{
+    if (main == NULL)
+        return -EINVAL;
+    if (weft__loop_tls != NULL || weft__thr.current != NULL)
+        return -EBUSY;
+    weft_loop *loop = weft_loop_new();
+    if (loop == NULL)
+        return -errno;
+    weft_future *f = weft_spawn(loop, main, arg);
+    if (f == NULL) {
+        int err = errno;
+        weft_loop_free(loop);
+        return -err;
+    }
+    int rc = weft_loop_run_until(loop, f);
+    if (rc == 0) {
+        void *out = NULL;
+        rc = weft_future_result(f, &out);
+        if (rc == 0 && result != NULL)
+            *result = out;
+    }
+    weft_future_release(f);
+    weft_loop_free(loop);
+    return rc;
+}

@@ -287,12 +287,20 @@ int weft_await(weft_future *f, void **out)
         fib->fw.kind = WEFT__WAITER_FIBER;
         fib->fw.loop = fib->loop;
         fib->fw.fiber = fib;
+        /* Hold a reference while waiting: the future stays valid, and
+         * the loop can tell whether anyone else could still complete it. */
+        weft__future_retain(f);
         if (weft__future_add_waiter(f, &fib->fw)) {
             int rc = weft__park(fib, WEFT__WAIT_FUTURE, f, -1,
                                 unlink_fiber_waiter);
-            if (rc < 0)
+            if (rc < 0) {
+                weft_future_release(f);
                 return rc;
+            }
         }
+        int rc = weft_future_result(f, out);
+        weft_future_release(f);
+        return rc;
     } else if (weft__loop_tls != NULL) {
         if (!weft_future_done(f))
             return -EDEADLK; /* blocking here would freeze the loop */
@@ -303,6 +311,7 @@ int weft_await(weft_future *f, void **out)
         struct weft__waiter w = {.kind = WEFT__WAITER_THREAD,
                                  .cond = &cond,
                                  .flag = &flag};
+        weft__future_retain(f);
         pthread_mutex_lock(&f->lock);
         if (!atomic_load_explicit(&f->done, memory_order_relaxed)) {
             list_add(f, &w);
@@ -311,6 +320,9 @@ int weft_await(weft_future *f, void **out)
         }
         pthread_mutex_unlock(&f->lock);
         pthread_cond_destroy(&cond);
+        int rc = weft_future_result(f, out);
+        weft_future_release(f);
+        return rc;
     }
     return weft_future_result(f, out);
 }

@@ -200,7 +200,9 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
                 timeout = wait;
         }
     }
-    if (timeout != 0 || loop->nfdwait > 0) {
+    /* Embedded, always look: the host polls our fd, and the wake and
+     * timer events that made it readable must be consumed. */
+    if (timeout != 0 || loop->nfdwait > 0 || loop->embedded) {
         weft__poller_wait(&loop->poller, timeout, weft__fd_ready, loop);
         if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
             ran += run_xcalls(loop);
@@ -223,28 +225,41 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     return ran;
 }
 
+/* True if f, a promise (no task), can still be completed: someone other
+ * than its awaiters (each holds a reference while it waits) has it. */
+static bool promise_reachable(struct weft_future *f)
+{
+    pthread_mutex_lock(&f->lock);
+    int held = 0;
+    for (struct weft__waiter *w = f->waiters; w; w = w->next)
+        held += w->kind == WEFT__WAITER_FIBER || w->kind == WEFT__WAITER_THREAD;
+    bool reachable = atomic_load(&f->refs) > held;
+    pthread_mutex_unlock(&f->lock);
+    return reachable;
+}
+
+/* True if the future can be completed from outside this loop. */
+static bool completes_elsewhere(struct weft_loop *loop, struct weft_future *f)
+{
+    if (f->task_loop != NULL)
+        return f->task_loop != loop; /* a task of another loop */
+    return promise_reachable(f);
+}
+
 /* True if some parked fiber could be woken from outside the loop: by the
  * kernel (fd), a timer, another thread (a future of another loop, or a
- * promise someone else holds). */
+ * promise someone still holds). */
 static bool can_be_woken(struct weft_loop *loop)
 {
     if (loop->nheap > 0 || loop->nfdwait > 0 || loop->nemfile > 0)
         return true;
-    struct weft_future *u = loop->until;
-    if (u != NULL && u->task_loop != loop &&
-        (u->task_loop != NULL ||
-         atomic_load_explicit(&u->refs, memory_order_relaxed) > 1))
-        return true; /* run_until's future, completed elsewhere */
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
-        if (f->state != WEFT__FIBER_PARKED || f->wait != WEFT__WAIT_FUTURE)
-            continue;
-        struct weft_future *fut = f->wait_obj;
-        if (fut->task_loop != NULL && fut->task_loop != loop)
-            return true; /* a task of another loop */
-        if (fut->task_loop == NULL &&
-            atomic_load_explicit(&fut->refs, memory_order_relaxed) > 1)
-            return true; /* a promise with another holder */
-    }
+    if (loop->until != NULL && !weft_future_done(loop->until) &&
+        completes_elsewhere(loop, loop->until))
+        return true;
+    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+        if (f->state == WEFT__FIBER_PARKED && f->wait == WEFT__WAIT_FUTURE &&
+            completes_elsewhere(loop, f->wait_obj))
+            return true;
     return false;
 }
 

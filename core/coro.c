@@ -303,6 +303,22 @@ int weft_coro_yield(void)
     return 0;
 }
 
+void weft__coro_transfer(struct weft_coro *from, struct weft_coro *to)
+{
+    if (WEFT_UNLIKELY(from->stack.guard == WEFT__GUARD_CANARY) &&
+        !weft__stack_canary_ok(&from->stack)) {
+        char buf[32];
+        weft__overflow_abort(weft__coro_name(from, buf),
+                             weft_coro_stack_size(from));
+    }
+    to->resumer = from->resumer;
+    to->state = WEFT__CORO_RUNNING;
+    from->state = WEFT__CORO_SUSPENDED;
+    weft__thr.current = to;
+    ctx_switch(&from->ctx, &to->ctx, false);
+    /* Resumed: whoever switched here set weft__thr.current to us. */
+}
+
 weft_coro *weft_coro_current(void)
 {
     return weft__thr.current;

@@ -160,6 +160,12 @@ static inline struct weft__thread *weft__thread_get(void)
     return &weft__thr;
 }
 
+/* Switches from the running coroutine `from` straight to `to` (suspended),
+ * handing over from's resumer: when `to` yields, control returns where
+ * from's yield would have. Schedulers use it to go from one ready fiber to
+ * the next without passing through their own context. */
+void weft__coro_transfer(struct weft_coro *from, struct weft_coro *to);
+
 /* Writes the coroutine's display name into buf (at least 32 bytes). */
 const char *weft__coro_name(const struct weft_coro *co, char *buf);
 

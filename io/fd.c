@@ -156,7 +156,10 @@ static int poll_wait(int fd, unsigned events, int64_t deadline)
 int64_t weft__io_deadline(int64_t timeout_ms)
 {
     struct weft__fiber *f = weft__fiber_current();
-    return weft__deadline(f ? f->loop->now : weft__now_ns(), timeout_ms);
+    if (timeout_ms < 0)
+        return -1;
+    return weft__deadline(f ? weft__loop_now(f->loop) : weft__now_ns(),
+                          timeout_ms);
 }
 
 int weft__wait_fd(int fd, unsigned events, int64_t deadline)
@@ -190,7 +193,7 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline)
 int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
 {
     struct weft__fiber *f = weft__fiber_current();
-    int64_t now = f ? f->loop->now : weft__now_ns();
+    int64_t now = f ? weft__loop_now(f->loop) : weft__now_ns();
     if (deadline >= 0 && now >= deadline)
         return -ETIMEDOUT;
     int64_t until = now + backoff_ns;

@@ -122,11 +122,52 @@ void weft__fiber_run(struct weft__fiber *f)
     }
     f->state = WEFT__FIBER_RUNNING;
     loop->current = f;
-    void *result;
-    int rc = weft_coro_resume(f->co, &result);
+    loop->nran++;
+    weft_coro_resume(f->co, NULL);
+    /* Back on the loop's stack: from f, or from a fiber f switched to. */
+    struct weft__fiber *x = loop->current;
     loop->current = NULL;
-    if (rc == 1)
-        fiber_finish(f, result);
+    if (weft_coro_done(x->co))
+        fiber_finish(x, x->co->result);
+}
+
+/* True when a fiber may start the next batch itself, without a trip
+ * through the loop: nothing but ready fibers is waiting for the loop. */
+static bool may_refill(struct weft_loop *loop)
+{
+    return loop->nfdwait == 0 && loop->nheap == 0 && loop->calls_len == 0 &&
+           loop->nemfile == 0 && loop->until == NULL && !loop->embedded &&
+           !loop->closing &&
+           atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) == 0 &&
+           !atomic_load_explicit(&loop->stop, memory_order_relaxed);
+}
+
+/* The running fiber f has queued or parked itself: switch to the next
+ * fiber of the batch, or back to the loop. Returns when f runs again. */
+static void switch_away(struct weft__fiber *f)
+{
+    struct weft_loop *loop = f->loop;
+    struct weft__fiber *next = loop->batch;
+    if (next == NULL && loop->runq_head != NULL && may_refill(loop)) {
+        next = loop->batch = loop->runq_head;
+        loop->runq_head = loop->runq_tail = NULL;
+        loop->now_valid = false; /* a new iteration, in effect */
+    }
+    if (next == f) { /* alone: keep running */
+        loop->batch = f->next;
+        f->state = WEFT__FIBER_RUNNING;
+        loop->nran++;
+        return;
+    }
+    if (next != NULL && next->co != NULL) {
+        loop->batch = next->next;
+        next->state = WEFT__FIBER_RUNNING;
+        loop->current = next;
+        loop->nran++;
+        weft__coro_transfer(f->co, next->co);
+        return;
+    }
+    weft_coro_yield(); /* to the loop: it starts new fibers itself */
 }
 
 /* ---- parking ---- */
@@ -168,7 +209,7 @@ int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
         loop->nfdwait++;
     else if (wait == WEFT__WAIT_EMFILE)
         loop->nemfile++;
-    weft_coro_yield();
+    switch_away(f);
     return f->wake_rc;
 }
 
@@ -252,7 +293,7 @@ int weft_yield(void)
         return -ECANCELED;
     }
     weft__runq_push(f->loop, f);
-    weft_coro_yield();
+    switch_away(f);
     return 0;
 }
 
@@ -271,7 +312,7 @@ int weft_sleep(int64_t ms)
     if (ms <= 0)
         return weft_yield();
     int rc = weft__park(f, WEFT__WAIT_SLEEP, NULL,
-                        weft__deadline(f->loop->now, ms), NULL);
+                        weft__deadline(weft__loop_now(f->loop), ms), NULL);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 

@@ -177,9 +177,12 @@ struct weft_loop {
     bool embedded;              /* weft_loop_fd was asked for */
     atomic_bool stop;           /* weft_loop_stop */
     int64_t now;                /* monotonic ns, read once per iteration */
+    bool now_valid;             /* now was read in this iteration */
+    uint64_t nran;              /* fibers resumed, for run_once's count */
     struct weft_future *until;  /* what weft_loop_run_until waits for */
 
     struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
+    struct weft__fiber *batch; /* this iteration's fibers not yet run */
     struct weft__fiber *current;               /* running fiber or NULL */
     struct weft__fiber *fibers;                /* every live fiber */
     size_t nfibers;                            /* live fibers */
@@ -208,6 +211,16 @@ struct weft_loop {
 static inline int64_t weft__timers_next(const struct weft_loop *loop)
 {
     return loop->nheap ? loop->heap[0].deadline : -1;
+}
+
+/* The loop's clock: read at most once per iteration, when first needed. */
+static inline int64_t weft__loop_now(struct weft_loop *loop)
+{
+    if (!loop->now_valid) {
+        loop->now = weft__now_ns();
+        loop->now_valid = true;
+    }
+    return loop->now;
 }
 
 /* The loop bound to this thread, or NULL. */

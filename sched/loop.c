@@ -74,7 +74,6 @@ weft_loop *weft_loop_new(void)
     atomic_init(&loop->stop, false);
     atomic_init(&loop->nxcalls, 0);
     atomic_init(&loop->refs, 1);
-    loop->now = weft__now_ns();
     return loop;
 }
 
@@ -193,7 +192,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
         int64_t next = weft__timers_next(loop);
         timeout = max_block_ns;
         if (next >= 0) {
-            int64_t wait = next - weft__now_ns();
+            int64_t wait = next - weft__now_ns(); /* not cached: we may block */
             if (wait < 0)
                 wait = 0;
             if (timeout < 0 || wait < timeout)
@@ -208,21 +207,25 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
             ran += run_xcalls(loop);
     }
 
-    loop->now = weft__now_ns();
-    if (loop->nheap > 0)
+    loop->now_valid = false; /* a new iteration, a new reading */
+    if (loop->nheap > 0) {
+        weft__loop_now(loop);
         ran += weft__timers_run(loop);
+    }
     if (loop->calls_len > 0)
         ran += run_calls(loop);
 
-    struct weft__fiber *f = loop->runq_head;
+    /* The batch: fibers ready now. A fiber that parks or yields switches
+     * straight to the next one of the batch (sched/fiber.c). */
+    uint64_t nran = loop->nran;
+    loop->batch = loop->runq_head;
     loop->runq_head = loop->runq_tail = NULL;
-    while (f != NULL) {
-        struct weft__fiber *next = f->next;
+    struct weft__fiber *f;
+    while ((f = loop->batch) != NULL) {
+        loop->batch = f->next;
         weft__fiber_run(f);
-        ran++;
-        f = next;
     }
-    return ran;
+    return ran + (int)(loop->nran - nran);
 }
 
 /* True if f, a promise (no task), can still be completed: someone other

@@ -148,7 +148,7 @@ weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
     t->user = true;
     /* Relative to the loop's clock when it runs (asyncio's loop.time()),
      * to the real clock when it does not. */
-    int64_t now = loop->running ? loop->now : weft__now_ns();
+    int64_t now = loop->running ? weft__loop_now(loop) : weft__now_ns();
     if (delay_ms < 0)
         delay_ms = 0;
     if (weft__timer_arm(loop, t, weft__deadline(now, delay_ms)) < 0) {

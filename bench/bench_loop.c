@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop against pthreads, in one process, rounds interleaved:
+ *   - a yield round trip between two fibers through the scheduler, beside
+ *     two pthreads handing a turn back and forth with a futex on one CPU;
+ *   - 1,000,000 timers armed (random delays 0-9 ms) and fired;
+ *   - a socketpair ping-pong between two fibers of one loop, beside the
+ *     same between two pthreads doing blocking read/write.
+ * The loop side runs pinned to CPU 0; the pthread pairs are shown both on
+ * one CPU and free to use both, and the target compares with the faster.
+ */
+#define _GNU_SOURCE
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "weft.h"
+
+#define ROUNDS 9
+
+/* ---- yield round trip ---- */
+
+static long yield_n;
+
+static void *yielder(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < yield_n; i++)
+        weft_yield();
+    return NULL;
+}
+
+static double yield_round(weft_loop *loop, long n)
+{
+    yield_n = n;
+    weft_go(loop, yielder, NULL);
+    weft_go(loop, yielder, NULL);
+    uint64_t t0 = bench_now_ns();
+    weft_loop_run(loop);
+    /* Each fiber yields n times: n round trips, two yields each. */
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+/* ---- timers ---- */
+
+static long fired;
+static void on_timer(void *arg)
+{
+    (void)arg;
+    fired++;
+}
+
+static double timers_round(weft_loop *loop, long n, double *arm_ns)
+{
+    unsigned r = 2463534242u;
+    fired = 0;
+    weft_loop_run_once(loop, 0); /* fix the loop's clock */
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        r ^= r << 13, r ^= r >> 17, r ^= r << 5; /* xorshift32 */
+        if (weft_call_later(loop, r % 10, on_timer, NULL) == NULL) {
+            perror("weft_call_later");
+            exit(1);
+        }
+    }
+    uint64_t t1 = bench_now_ns();
+    weft_loop_run(loop);
+    uint64_t t2 = bench_now_ns();
+    if (fired != n) {
+        fprintf(stderr, "fired %ld of %ld timers\n", fired, n);
+        exit(1);
+    }
+    *arm_ns = (double)(t1 - t0) / (double)n;
+    /* The fire phase includes waiting for deadlines not yet due when
+     * arming ended (at most 9 ms); with a million timers arming takes
+     * longer than that, so this is the cost of firing. */
+    return (double)(t2 - t0) / (double)n;
+}
+
+/* ---- socketpair ping-pong ---- */
+
+struct pp {
+    int fd;
+    long n;
+    bool starts;
+};
+
+static void *fiber_pp(void *arg)
+{
+    struct pp *p = arg;
+    char c = 0;
+    for (long i = 0; i < p->n; i++) {
+        if (p->starts) {
+            weft_write(p->fd, &c, 1, -1);
+            weft_read(p->fd, &c, 1, -1);
+        } else {
+            weft_read(p->fd, &c, 1, -1);
+            weft_write(p->fd, &c, 1, -1);
+        }
+    }
+    return NULL;
+}
+
+static double fiber_pp_round(weft_loop *loop, long n)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        perror("socketpair");
+        exit(1);
+    }
+    struct pp a = {sv[0], n, true}, b = {sv[1], n, false};
+    weft_go(loop, fiber_pp, &a);
+    weft_go(loop, fiber_pp, &b);
+    uint64_t t0 = bench_now_ns();
+    weft_loop_run(loop);
+    double ns = (double)(bench_now_ns() - t0) / (double)n;
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    return ns;
+}
+
+static void *thread_pp(void *arg)
+{
+    struct pp *p = arg;
+    char c = 0;
+    for (long i = 0; i < p->n; i++) {
+        if (read(p->fd, &c, 1) != 1 || write(p->fd, &c, 1) != 1)
+            exit(1);
+    }
+    return NULL;
+}
+
+/* Two pthreads, blocking read/write. cpus: 1 = both on CPU 0, 2 = free. */
+static double thread_pp_round(long n, int cpus)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        perror("socketpair");
+        exit(1);
+    }
+    cpu_set_t saved;
+    sched_getaffinity(0, sizeof saved, &saved);
+    if (cpus == 1)
+        bench_pin(0);
+    else {
+        cpu_set_t all;
+        CPU_ZERO(&all);
+        for (int i = 0; i < CPU_SETSIZE; i++)
+            CPU_SET(i, &all);
+        sched_setaffinity(0, sizeof all, &all);
+    }
+    struct pp b = {sv[1], n, false};
+    pthread_t th;
+    pthread_create(&th, NULL, thread_pp, &b);
+    char c = 0;
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        if (write(sv[0], &c, 1) != 1 || read(sv[0], &c, 1) != 1)
+            exit(1);
+    }
+    double ns = (double)(bench_now_ns() - t0) / (double)n;
+    pthread_join(th, NULL);
+    close(sv[0]);
+    close(sv[1]);
+    sched_setaffinity(0, sizeof saved, &saved);
+    return ns;
+}
+
+/* ---- futex hand-off between two pthreads on one CPU (yield's peer) ---- */
+
+static atomic_int turn;
+
+static void *futex_partner(void *arg)
+{
+    long n = *(long *)arg;
+    for (long i = 0; i < n; i++) {
+        while (atomic_load(&turn) != 1)
+            syscall(SYS_futex, &turn, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+        atomic_store(&turn, 0);
+        syscall(SYS_futex, &turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+    return NULL;
+}
+
+static double futex_round(long n)
+{
+    pthread_t th;
+    atomic_store(&turn, 0);
+    pthread_create(&th, NULL, futex_partner, &n);
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        atomic_store(&turn, 1);
+        syscall(SYS_futex, &turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        while (atomic_load(&turn) != 0)
+            syscall(SYS_futex, &turn, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+    }
+    double ns = (double)(bench_now_ns() - t0) / (double)n;
+    pthread_join(th, NULL);
+    return ns;
+}
+
+int main(void)
+{
+    int pass = 1;
+    if (bench_pin(0) != 0)
+        perror("sched_setaffinity (numbers will be noisier)");
+    printf("# weft loop benchmarks: medians of %d interleaved rounds; the "
+           "loop pinned to CPU 0\n",
+           ROUNDS);
+    weft_loop *loop = weft_loop_new();
+    if (loop == NULL) {
+        perror("weft_loop_new");
+        return 1;
+    }
+
+    double y[ROUNDS], fx[ROUNDS];
+    yield_round(loop, 100000); /* warm up: stacks into the pool */
+    for (int r = 0; r < ROUNDS; r++) {
+        y[r] = yield_round(loop, 2000000);
+        fx[r] = futex_round(20000);
+    }
+    double m_y = bench_median(y, ROUNDS), m_fx = bench_median(fx, ROUNDS);
+    bench_line("yield_roundtrip_two_fibers", m_y, "ns");
+    bench_line("pthread_futex_handoff_roundtrip_one_cpu", m_fx, "ns");
+
+    double tm[5], arm[5];
+    const long ntimers = 1000000;
+    for (int r = 0; r < 5; r++)
+        tm[r] = timers_round(loop, ntimers, &arm[r]);
+    double m_tm = bench_median(tm, 5), m_arm = bench_median(arm, 5);
+    bench_line("timer_arm_ns_per_timer_1M", m_arm, "ns");
+    bench_line("timer_arm_and_fire_ns_per_timer_1M", m_tm, "ns");
+
+    double fp[ROUNDS], tp1[ROUNDS], tp2[ROUNDS];
+    fiber_pp_round(loop, 10000);
+    for (int r = 0; r < ROUNDS; r++) {
+        fp[r] = fiber_pp_round(loop, 50000);
+        tp1[r] = thread_pp_round(20000, 1);
+        tp2[r] = thread_pp_round(20000, 2);
+    }
+    double m_fp = bench_median(fp, ROUNDS), m_tp1 = bench_median(tp1, ROUNDS),
+           m_tp2 = bench_median(tp2, ROUNDS);
+    double m_tp = m_tp1 < m_tp2 ? m_tp1 : m_tp2;
+    bench_line("socketpair_pingpong_two_fibers", m_fp, "ns");
+    bench_line("socketpair_pingpong_two_pthreads_one_cpu", m_tp1, "ns");
+    bench_line("socketpair_pingpong_two_pthreads_two_cpus", m_tp2, "ns");
+    weft_loop_free(loop);
+
+    printf("\n# targets (issue 3), measured in this run\n");
+    pass &= bench_target("yield round trip, two fibers (ns)", m_y, "<=", 25);
+    pass &= bench_target("1M timers armed+fired (ns each)", m_tm, "<=", 300);
+    pass &= bench_target("socketpair ping-pong pthreads/fibers", m_tp / m_fp,
+                         ">=", 3);
+    return pass ? 0 : 2;
+}

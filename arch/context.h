@@ -45,6 +45,15 @@
 void *weft__switch(void **from_sp, void *to_sp, void *arg);
 
 /*
+ * The same switch, returning with the CPU's return instruction instead of
+ * an indirect jump. Cheaper when the context resumed suspended through the
+ * same call site as the one leaving (the return predictor then holds the
+ * right address): a scheduler's fiber-to-fiber hand-over. Where a port's
+ * switch already ends in a return, both names are the same code.
+ */
+void *weft__switch_ret(void **from_sp, void *to_sp, void *arg);
+
+/*
  * Builds a fresh context at the top of a stack (stack_top is the highest
  * address, need not be aligned) and returns its stack pointer. The first
  * switch to it calls entry(arg) on that stack with the ABI's alignment.
@@ -56,6 +65,7 @@ void *weft__make(void *stack_top, void (*entry)(void *), void *arg);
 /* The FP-environment variants, linked beside the default ones by the
  * benchmarks and the conformance suite (built from the same source). */
 void *weft__switch_fpenv(void **from_sp, void *to_sp, void *arg);
+void *weft__switch_ret_fpenv(void **from_sp, void *to_sp, void *arg);
 void *weft__make_fpenv(void *stack_top, void (*entry)(void *), void *arg);
 
 #endif /* !__ASSEMBLER__ */

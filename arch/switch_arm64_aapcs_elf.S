@@ -44,6 +44,7 @@
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define SWITCH CAT(weft__switch, WEFT__SYMSUFFIX)
+#define SWITCH_RET CAT(weft__switch_ret, WEFT__SYMSUFFIX)
 #define MAKE CAT(weft__make, WEFT__SYMSUFFIX)
 #define TRAMPOLINE CAT(weft__trampoline, WEFT__SYMSUFFIX)
 
@@ -67,8 +68,14 @@
     .globl SWITCH
     .hidden SWITCH
     .type SWITCH, %function
+    /* The switch already ends in ret (aarch64 has no cheaper way back),
+     * so the ret-flavoured entry point of context.h is the same code. */
+    .globl SWITCH_RET
+    .hidden SWITCH_RET
+    .type SWITCH_RET, %function
     .p2align 4
 SWITCH:
+SWITCH_RET:
     .cfi_startproc
 #if PAC
     hint #25                    /* paciasp: sign lr against sp (also BTI c) */
@@ -130,6 +137,7 @@ SWITCH:
     ret
     .cfi_endproc
     .size SWITCH, . - SWITCH
+    .size SWITCH_RET, . - SWITCH_RET
 
     .globl MAKE
     .hidden MAKE

@@ -8,7 +8,7 @@
  * finished coroutine goes back, header and stack together, to a pool per
  * thread and per stack size (struct weft__pool_class).
  *
- * Every switch goes through ctx_switch(), which tells ASan and TSan that
+ * Every switch goes through weft__ctx_switch() (internal.h), which tells ASan and TSan that
  * the stack changes; Valgrind learns each stack when it is mapped.
  */
 #define _GNU_SOURCE
@@ -25,10 +25,6 @@
 
 #if WEFT_ASAN
 #include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if WEFT_TSAN
-#include <sanitizer/tsan_interface.h>
 #endif
 
 WEFT_TLS struct weft__thread weft__thr;
@@ -47,26 +43,6 @@ int weft_fpenv(void)
 
 /* ---- switching ---- */
 
-/* Saves the running context in from and resumes to. last: from will never
- * run again (ASan then frees its fake stack). */
-static inline void ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
-                              bool last)
-{
-#if WEFT_ASAN
-    __sanitizer_start_switch_fiber(last ? NULL : &from->asan_fake, to->stack_lo,
-                                   to->stack_len);
-#else
-    (void)last;
-#endif
-#if WEFT_TSAN
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-    weft__switch(&from->sp, to->sp, NULL);
-#if WEFT_ASAN
-    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
-#endif
-}
-
 /* First frame of every coroutine (below it: the arch trampoline). */
 static void coro_entry(void *arg)
 {
@@ -84,7 +60,7 @@ static void coro_entry(void *arg)
 #endif
     co->result = co->fn(co->arg);
     co->state = WEFT__CORO_DONE;
-    ctx_switch(&co->ctx, co->resumer, true);
+    weft__ctx_switch(&co->ctx, co->resumer, true, false);
     abort(); /* a finished coroutine is never resumed */
 }
 
@@ -277,15 +253,11 @@ int weft_coro_resume(weft_coro *co, void **result)
     co->resumer = from;
     co->state = WEFT__CORO_RUNNING;
     t->current = co;
-    ctx_switch(from, &co->ctx, false);
+    weft__ctx_switch(from, &co->ctx, false, false);
     t->current = prev;
 
-    if (WEFT_UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY) &&
-        !weft__stack_canary_ok(&co->stack)) {
-        char buf[32];
-        weft__overflow_abort(weft__coro_name(co, buf),
-                             weft_coro_stack_size(co));
-    }
+    if (WEFT_UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
+        weft__coro_check_canary(co);
     if (co->state != WEFT__CORO_DONE)
         return 0;
     if (result != NULL)
@@ -299,24 +271,17 @@ int weft_coro_yield(void)
     if (co == NULL)
         return -EPERM;
     co->state = WEFT__CORO_SUSPENDED;
-    ctx_switch(&co->ctx, co->resumer, false);
+    weft__ctx_switch(&co->ctx, co->resumer, false, false);
     return 0;
 }
 
-void weft__coro_transfer(struct weft_coro *from, struct weft_coro *to)
+void weft__coro_check_canary(struct weft_coro *co)
 {
-    if (WEFT_UNLIKELY(from->stack.guard == WEFT__GUARD_CANARY) &&
-        !weft__stack_canary_ok(&from->stack)) {
+    if (!weft__stack_canary_ok(&co->stack)) {
         char buf[32];
-        weft__overflow_abort(weft__coro_name(from, buf),
-                             weft_coro_stack_size(from));
+        weft__overflow_abort(weft__coro_name(co, buf),
+                             weft_coro_stack_size(co));
     }
-    to->resumer = from->resumer;
-    to->state = WEFT__CORO_RUNNING;
-    from->state = WEFT__CORO_SUSPENDED;
-    weft__thr.current = to;
-    ctx_switch(&from->ctx, &to->ctx, false);
-    /* Resumed: whoever switched here set weft__thr.current to us. */
 }
 
 weft_coro *weft_coro_current(void)

@@ -35,6 +35,13 @@
 #define WEFT_TSAN 0
 #endif
 
+#if WEFT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -160,11 +167,51 @@ static inline struct weft__thread *weft__thread_get(void)
     return &weft__thr;
 }
 
+/* Aborts with the overflow message if co's canary was overwritten. */
+void weft__coro_check_canary(struct weft_coro *co);
+
+
+/* Saves the running context in from and resumes to. last: from will never
+ * run again (ASan then frees its fake stack). sym: both sides suspend
+ * through the same call site, so the ret-ending switch predicts better
+ * (arch/context.h, weft__switch_ret). */
+static inline void weft__ctx_switch(struct weft__ctx *from,
+                                    struct weft__ctx *to, bool last, bool sym)
+{
+#if WEFT_ASAN
+    __sanitizer_start_switch_fiber(last ? NULL : &from->asan_fake, to->stack_lo,
+                                   to->stack_len);
+#else
+    (void)last;
+#endif
+#if WEFT_TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    if (sym)
+        weft__switch_ret(&from->sp, to->sp, NULL);
+    else
+        weft__switch(&from->sp, to->sp, NULL);
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+}
+
 /* Switches from the running coroutine `from` straight to `to` (suspended),
  * handing over from's resumer: when `to` yields, control returns where
  * from's yield would have. Schedulers use it to go from one ready fiber to
  * the next without passing through their own context. */
-void weft__coro_transfer(struct weft_coro *from, struct weft_coro *to);
+static inline void weft__coro_transfer(struct weft_coro *from,
+                                       struct weft_coro *to)
+{
+    if (WEFT_UNLIKELY(from->stack.guard == WEFT__GUARD_CANARY))
+        weft__coro_check_canary(from);
+    to->resumer = from->resumer;
+    to->state = WEFT__CORO_RUNNING;
+    from->state = WEFT__CORO_SUSPENDED;
+    weft__thr.current = to;
+    weft__ctx_switch(&from->ctx, &to->ctx, false, true);
+    /* Resumed: whoever switched here set weft__thr.current to us. */
+}
 
 /* Writes the coroutine's display name into buf (at least 32 bytes). */
 const char *weft__coro_name(const struct weft_coro *co, char *buf);

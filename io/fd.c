@@ -212,6 +212,25 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 
+bool weft__fd_wait_first(int fd)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    return f != NULL && fd >= 0 && (size_t)fd < f->loop->nfds &&
+           f->loop->fds[fd].wait_first;
+}
+
+void weft__fd_set_wait_first(int fd, bool wait_first)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    if (f == NULL || fd < 0)
+        return;
+    struct weft__fdent *e = wait_first ? fdent(f->loop, fd)
+                            : (size_t)fd < f->loop->nfds ? &f->loop->fds[fd]
+                                                         : NULL;
+    if (e != NULL)
+        e->wait_first = wait_first;
+}
+
 int weft_wait_fd(int fd, unsigned events, int64_t timeout_ms)
 {
     return weft__wait_fd(fd, events, weft__io_deadline(timeout_ms));
@@ -230,9 +249,9 @@ int weft_close(int fd)
                 waiter_del(&e->waiters, f);
                 weft__wake(f, -EBADF);
             }
-            if (e->armed)
-                weft__poller_disarm(&loop->poller, fd);
+            weft__poller_disarm(&loop->poller, fd);
             e->armed = 0;
+            e->wait_first = false;
         }
         struct weft__fiber *f;
         while ((f = loop->emfile_waiters) != NULL) {

@@ -3,6 +3,7 @@
 #ifndef WEFT_IO_INTERNAL_H
 #define WEFT_IO_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The deadline for timeout_ms, on the loop's clock in a fiber. */
@@ -15,5 +16,14 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline);
  * backoff_ns passes (then retry). 0, -ETIMEDOUT once the deadline has
  * passed, -ECANCELED. */
 int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns);
+
+/* A fiber's loop remembers whether the last read of fd found nothing at
+ * first and had to wait (request/response traffic: it always does). The
+ * next read then waits for readiness before its first try, saving a
+ * syscall that would fail with EAGAIN. Only a hint: the wait arms the
+ * poller, which reports at once if data is already there, and a read
+ * that finds data on its first try turns the hint off. */
+bool weft__fd_wait_first(int fd);
+void weft__fd_set_wait_first(int fd, bool wait_first);
 
 #endif /* WEFT_IO_INTERNAL_H */

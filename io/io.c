@@ -55,34 +55,6 @@ static void ignore_sigpipe(void)
     atomic_store_explicit(&done, true, memory_order_relaxed);
 }
 
-/* One non-blocking attempt of an operation: >= 0 or -errno. */
-typedef ssize_t attempt_fn(int fd, void *op);
-
-/* Retries attempt until it succeeds, fails for real, or the wait for
- * readiness (events) fails or times out. */
-static ssize_t drive(int fd, unsigned events, int64_t timeout_ms,
-                     attempt_fn *attempt, void *op)
-{
-    int64_t deadline = 0;
-    bool have_deadline = false;
-    for (;;) {
-        ssize_t n = attempt(fd, op);
-        if (n >= 0)
-            return n;
-        if (n == -EINTR)
-            continue;
-        if (n != -EAGAIN && n != -EWOULDBLOCK)
-            return n;
-        if (!have_deadline) {
-            deadline = weft__io_deadline(timeout_ms);
-            have_deadline = true;
-        }
-        int rc = weft__wait_fd(fd, events, deadline);
-        if (rc < 0)
-            return rc;
-    }
-}
-
 /* ---- byte streams: read, write, readv, writev, recv, send ---- */
 
 struct rw {
@@ -156,7 +128,29 @@ static ssize_t do_in(int fd, struct rw *op, int64_t timeout_ms)
 {
     if (fd < 0)
         return -EBADF;
-    return drive(fd, WEFT_READABLE, timeout_ms, attempt_in, op);
+    int64_t deadline = weft__io_deadline(timeout_ms);
+    bool waited = false;
+    if (weft__fd_wait_first(fd)) {
+        int rc = weft__wait_fd(fd, WEFT_READABLE, deadline);
+        if (rc < 0 && rc != -ETIMEDOUT)
+            return rc;
+        waited = true; /* timed out: still try once, data may be there */
+    }
+    for (;;) {
+        ssize_t n = attempt_in(fd, op);
+        if (n >= 0) {
+            weft__fd_set_wait_first(fd, waited);
+            return n;
+        }
+        if (n == -EINTR)
+            continue;
+        if (n != -EAGAIN && n != -EWOULDBLOCK)
+            return n;
+        waited = true;
+        int rc = weft__wait_fd(fd, WEFT_READABLE, deadline);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 /* Sends everything in op->iov (which it consumes). Datagram sockets send

@@ -135,11 +135,12 @@ void weft__fiber_run(struct weft__fiber *f)
  * through the loop: nothing but ready fibers is waiting for the loop. */
 static bool may_refill(struct weft_loop *loop)
 {
-    return loop->nfdwait == 0 && loop->nheap == 0 && loop->calls_len == 0 &&
-           loop->nemfile == 0 && loop->until == NULL && !loop->embedded &&
-           !loop->closing &&
-           atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) == 0 &&
-           !atomic_load_explicit(&loop->stop, memory_order_relaxed);
+    return (loop->nfdwait | loop->nheap | loop->calls_len | loop->nemfile |
+            atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
+            (uintptr_t)loop->until | (size_t)loop->embedded |
+            (size_t)loop->closing |
+            (size_t)atomic_load_explicit(&loop->stop,
+                                         memory_order_relaxed)) == 0;
 }
 
 /* The running fiber f has queued or parked itself: switch to the next

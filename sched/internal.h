@@ -166,6 +166,8 @@ void weft__fd_ready(void *ctx, int fd, unsigned events);
 struct weft__fdent {
     struct weft__fiber *waiters; /* parked on this fd */
     unsigned armed;              /* interest the poller holds (one-shot) */
+    bool wait_first;             /* the last read found nothing at first:
+                                    the next one likely will too */
 };
 
 /* ---- the loop ---- */
@@ -237,10 +239,11 @@ static inline void weft__runq_push(struct weft_loop *loop,
 {
     f->state = WEFT__FIBER_READY;
     f->next = NULL;
-    if (loop->runq_tail)
-        loop->runq_tail->next = f;
-    else
-        loop->runq_head = f;
+    /* Branch-free, so callers keep a single path (and call site) after
+     * it: see switch_away in fiber.c. */
+    struct weft__fiber **link =
+        loop->runq_tail ? &loop->runq_tail->next : &loop->runq_head;
+    *link = f;
     loop->runq_tail = f;
 }
 

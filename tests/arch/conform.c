@@ -346,6 +346,10 @@ int main(void)
         {"default", weft__switch, weft__make, weft__trampoline, WEFT_FPENV},
         {"fpenv", weft__switch_fpenv, weft__make_fpenv, weft__trampoline_fpenv,
          1},
+        {"default-ret", weft__switch_ret, weft__make, weft__trampoline,
+         WEFT_FPENV},
+        {"fpenv-ret", weft__switch_ret_fpenv, weft__make_fpenv,
+         weft__trampoline_fpenv, 1},
     };
 
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {

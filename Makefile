@@ -78,7 +78,7 @@ PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
-        check-build bench install uninstall format format-check clean deps \
+        check-build check-kqueue bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
 all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
@@ -149,6 +149,16 @@ $(BUILD)/tests/check_%: tests/check_%.c tests/testutil.h $(BUILD)/libweft.a
 
 check-build: $(TEST_BINS)
 
+# The kqueue backend cannot run on Linux; this at least type-checks it
+# against FreeBSD's declarations (tests/compat/kqueue), with gcc and clang.
+# _DEFAULT_SOURCE gives glibc the visibility the BSDs have by default.
+KQ_CHECK := -std=c11 $(WARN) -D_DEFAULT_SOURCE -fsyntax-only \
+            -Itests/compat/kqueue io/poll_kqueue.c
+check-kqueue:
+	$(CC) $(KQ_CHECK)
+	@if command -v clang >/dev/null; then clang $(KQ_CHECK); fi
+	@echo "io/poll_kqueue.c: compiles (not run: no kqueue here)"
+
 # Runs this build's suites; RUN is a prefix such as qemu. The conformance
 # suite switches raw contexts without sanitizer annotations, so it is built
 # without sanitizers even in the sanitizer builds.
@@ -169,13 +179,19 @@ test: deps deps-cross
 	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu)"
 
 test-native: deps
+	$(MAKE) --no-print-directory check-kqueue
 	$(MAKE) --no-print-directory test-run BUILD=build/native
 	$(MAKE) --no-print-directory test-run BUILD=build/native-fpenv FPENV=1
 	$(MAKE) --no-print-directory test-run BUILD=build/native-clang CC=clang
 	@if command -v valgrind >/dev/null; then \
 	    echo "== valgrind: coroutines (stack registration)"; \
 	    CK_FORK=no CK_RUN_CASE=coroutines valgrind -q --error-exitcode=9 \
-	        build/native/tests/check_core; \
+	        build/native/tests/check_core && \
+	    echo "== valgrind: the loop and IO (memcheck, leaks)" && \
+	    CK_FORK=no valgrind -q --leak-check=full --error-exitcode=9 \
+	        build/native/tests/check_sched && \
+	    CK_FORK=no CK_RUN_CASE=io valgrind -q --leak-check=full \
+	        --error-exitcode=9 build/native/tests/check_io; \
 	else echo "valgrind not installed: skipping the valgrind run"; fi
 	@if command -v gdb >/dev/null; then \
 	    tests/arch/gdb_backtrace.sh build/native/tests/conform; \

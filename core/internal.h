@@ -170,7 +170,6 @@ static inline struct weft__thread *weft__thread_get(void)
 /* Aborts with the overflow message if co's canary was overwritten. */
 void weft__coro_check_canary(struct weft_coro *co);
 
-
 /* Saves the running context in from and resumes to. last: from will never
  * run again (ASan then frees its fake stack). sym: both sides suspend
  * through the same call site, so the ret-ending switch predicts better

@@ -105,8 +105,10 @@ typedef struct weft_timer weft_timer;
 
 /* ---- Loops ---- */
 
-/* A new loop, bound to the thread that first runs it (or spawns on it
- * with weft_spawn(NULL, ...) after it ran). NULL and errno on failure. */
+/* A new loop, bound for good to the thread that first runs it. A thread
+ * may own several loops and run them one at a time; the one it ran last
+ * is its current loop (weft_loop_current, weft_spawn(NULL, ...)). NULL and
+ * errno on failure. */
 WEFT_API weft_loop *weft_loop_new(void);
 /* Cancels every fiber still on the loop, lets each return from its
  * suspension point with -ECANCELED and run its cleanup, then frees
@@ -115,8 +117,8 @@ WEFT_API void weft_loop_free(weft_loop *loop);
 /* Runs until nothing is left to do (no runnable or waiting fiber, timer,
  * watched fd or pending submission): 0. Returns 0 early after
  * weft_loop_stop. -EDEADLK when fibers remain suspended and nothing could
- * ever wake them; -EBUSY if this thread already runs a loop; -EPERM if
- * the loop belongs to another thread. */
+ * ever wake them; -EBUSY inside a running loop (or any coroutine); -EPERM
+ * if the loop belongs to another thread. */
 WEFT_API int weft_loop_run(weft_loop *loop);
 /* Runs until f is done (asyncio's run_until_complete); 0, or the errors
  * of weft_loop_run (-EDEADLK if f can never complete). Does not consume
@@ -132,7 +134,8 @@ WEFT_API int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms);
 WEFT_API int weft_loop_fd(weft_loop *loop);
 /* Any thread. Makes weft_loop_run return 0 after its current iteration. */
 WEFT_API int weft_loop_stop(weft_loop *loop);
-/* The loop bound to the calling thread, or NULL. */
+/* The calling thread's current loop (the one it runs or ran last and has
+ * not freed), or NULL. */
 WEFT_API weft_loop *weft_loop_current(void);
 /* asyncio.run: a new loop runs main(arg) as a fiber to completion, then
  * cancels what is left and frees the loop. Returns 0 with main's result

@@ -85,7 +85,7 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
     while (f != NULL) {
         struct weft__fiber *next = f->fd_next;
         unsigned got = (events & WEFT__POLL_ERR) ? f->wait_events
-                                                  : events & f->wait_events;
+                                                 : events & f->wait_events;
         if (got) {
             waiter_del(&e->waiters, f);
             weft__wake(f, (int)got);
@@ -224,7 +224,7 @@ void weft__fd_set_wait_first(int fd, bool wait_first)
     struct weft__fiber *f = weft__fiber_current();
     if (f == NULL || fd < 0)
         return;
-    struct weft__fdent *e = wait_first ? fdent(f->loop, fd)
+    struct weft__fdent *e = wait_first                   ? fdent(f->loop, fd)
                             : (size_t)fd < f->loop->nfds ? &f->loop->fds[fd]
                                                          : NULL;
     if (e != NULL)

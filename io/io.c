@@ -60,12 +60,12 @@ static void ignore_sigpipe(void)
 struct rw {
     struct iovec *iov; /* what is left to move */
     int iovcnt;
-    int flags;                   /* recv/send flags */
-    struct sockaddr *from;       /* recvfrom */
+    int flags;             /* recv/send flags */
+    struct sockaddr *from; /* recvfrom */
     socklen_t *fromlen;
-    const struct sockaddr *to;   /* sendto */
+    const struct sockaddr *to; /* sendto */
     socklen_t tolen;
-    bool notsock;                /* learned from ENOTSOCK */
+    bool notsock; /* learned from ENOTSOCK */
 };
 
 static ssize_t attempt_in(int fd, void *arg)
@@ -318,8 +318,7 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         int err = errno;
         if (err == EINTR || accept_retry(err))
             continue;
-        if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
-            err == ENOMEM) {
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
             /* The pending connection stays queued and the listening fd
              * stays readable: waiting for readiness would spin. Wait for
              * a descriptor to free instead. */

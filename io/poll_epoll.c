@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,12 +118,15 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
 {
     struct epoll_event *evs = p->events;
     int n;
-    if (timeout_ns > 0 && timeout_ns % 1000000 != 0) {
+    static atomic_bool no_pwait2; /* the kernel (or valgrind) lacks it */
+    if (timeout_ns > 0 && timeout_ns % 1000000 != 0 &&
+        !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
         /* Sub-millisecond precision where the kernel has it (5.11+). */
         struct timespec ts = {.tv_sec = timeout_ns / 1000000000,
                               .tv_nsec = timeout_ns % 1000000000};
         n = epoll_pwait2(p->fd, evs, p->nevents, &ts, NULL);
         if (n < 0 && errno == ENOSYS) {
+            atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
             int64_t ms = (timeout_ns + 999999) / 1000000;
             n = epoll_wait(p->fd, evs, p->nevents,
                            ms > 0x7fffffff ? 0x7fffffff : (int)ms);

@@ -139,8 +139,8 @@ static bool may_refill(struct weft_loop *loop)
             atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
             (uintptr_t)loop->until | (size_t)loop->embedded |
             (size_t)loop->closing |
-            (size_t)atomic_load_explicit(&loop->stop,
-                                         memory_order_relaxed)) == 0;
+            (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
+           0;
 }
 
 /* The running fiber f has queued or parked itself: switch to the next

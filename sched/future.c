@@ -291,8 +291,8 @@ int weft_await(weft_future *f, void **out)
          * the loop can tell whether anyone else could still complete it. */
         weft__future_retain(f);
         if (weft__future_add_waiter(f, &fib->fw)) {
-            int rc = weft__park(fib, WEFT__WAIT_FUTURE, f, -1,
-                                unlink_fiber_waiter);
+            int rc =
+                weft__park(fib, WEFT__WAIT_FUTURE, f, -1, unlink_fiber_waiter);
             if (rc < 0) {
                 weft_future_release(f);
                 return rc;
@@ -308,9 +308,8 @@ int weft_await(weft_future *f, void **out)
         pthread_cond_t cond;
         bool flag = false;
         pthread_cond_init(&cond, NULL);
-        struct weft__waiter w = {.kind = WEFT__WAITER_THREAD,
-                                 .cond = &cond,
-                                 .flag = &flag};
+        struct weft__waiter w = {
+            .kind = WEFT__WAITER_THREAD, .cond = &cond, .flag = &flag};
         weft__future_retain(f);
         pthread_mutex_lock(&f->lock);
         if (!atomic_load_explicit(&f->done, memory_order_relaxed)) {

@@ -91,10 +91,10 @@ enum weft__waiter_kind {
 struct weft__waiter {
     struct weft__waiter *next, *prev;
     unsigned kind;
-    struct weft_loop *loop;         /* FIBER and CALLBACK (NULL: any) */
-    struct weft__fiber *fiber;      /* FIBER */
-    pthread_cond_t *cond;           /* THREAD */
-    bool *flag;                     /* THREAD: set when done */
+    struct weft_loop *loop;            /* FIBER and CALLBACK (NULL: any) */
+    struct weft__fiber *fiber;         /* FIBER */
+    pthread_cond_t *cond;              /* THREAD */
+    bool *flag;                        /* THREAD: set when done */
     void (*cb)(weft_future *, void *); /* CALLBACK */
     void *arg;
 };
@@ -104,27 +104,27 @@ struct weft__waiter {
 typedef void weft__unlink_fn(struct weft__fiber *f);
 
 struct weft__fiber {
-    weft_coro *co;               /* the stack it runs on */
-    struct weft_loop *loop;      /* home, for its whole life */
-    struct weft_future *fut;     /* its task future (the loop's reference) */
-    weft_fn fn;                  /* body */
+    weft_coro *co;           /* the stack it runs on */
+    struct weft_loop *loop;  /* home, for its whole life */
+    struct weft_future *fut; /* its task future (the loop's reference) */
+    weft_fn fn;              /* body */
     void *arg;
-    struct weft__fiber *next;    /* run queue link */
+    struct weft__fiber *next;                /* run queue link */
     struct weft__fiber *prev_all, *next_all; /* the loop's live fibers */
-    unsigned state;              /* enum weft__fiber_state */
-    bool cancel;                 /* a cancellation waits for a park */
-    int wake_rc;                 /* what weft__park returns */
-    unsigned wait;               /* enum weft__wait, while parked */
-    void *wait_obj;              /* the future or fd entry waited on */
-    weft__unlink_fn *unlink;     /* see above; NULL: nothing to unlink */
-    struct weft_timer timeout;   /* the park's deadline */
-    struct weft__waiter fw;      /* its entry while awaiting a future */
-    char name[32];               /* until the coroutine exists */
-    size_t stack_size;           /* idem */
+    unsigned state;                          /* enum weft__fiber_state */
+    bool cancel;               /* a cancellation waits for a park */
+    int wake_rc;               /* what weft__park returns */
+    unsigned wait;             /* enum weft__wait, while parked */
+    void *wait_obj;            /* the future or fd entry waited on */
+    weft__unlink_fn *unlink;   /* see above; NULL: nothing to unlink */
+    struct weft_timer timeout; /* the park's deadline */
+    struct weft__waiter fw;    /* its entry while awaiting a future */
+    char name[32];             /* until the coroutine exists */
+    size_t stack_size;         /* idem */
     /* fd waits (io/fd.c) */
     int wait_fd;
-    unsigned wait_events;                   /* WEFT__POLL_IN/OUT wanted */
-    struct weft__fiber *fd_next, *fd_prev;  /* the fd's waiter list */
+    unsigned wait_events;                  /* WEFT__POLL_IN/OUT wanted */
+    struct weft__fiber *fd_next, *fd_prev; /* the fd's waiter list */
 };
 
 /* Parks the running fiber until weft__wake(f, rc) (returns rc), its
@@ -172,26 +172,26 @@ struct weft__fdent {
 
 /* ---- the loop ---- */
 struct weft_loop {
-    pthread_t owner;            /* the thread that runs it, once bound */
-    bool bound;                 /* owner is set */
-    bool running;               /* inside weft_loop_run/run_once */
-    bool closing;               /* weft_loop_free: every park cancels */
-    bool embedded;              /* weft_loop_fd was asked for */
-    atomic_bool stop;           /* weft_loop_stop */
-    int64_t now;                /* monotonic ns, read once per iteration */
-    bool now_valid;             /* now was read in this iteration */
-    uint64_t nran;              /* fibers resumed, for run_once's count */
-    struct weft_future *until;  /* what weft_loop_run_until waits for */
+    pthread_t owner;           /* the thread that runs it, once bound */
+    bool bound;                /* owner is set */
+    bool running;              /* inside weft_loop_run/run_once */
+    bool closing;              /* weft_loop_free: every park cancels */
+    bool embedded;             /* weft_loop_fd was asked for */
+    atomic_bool stop;          /* weft_loop_stop */
+    int64_t now;               /* monotonic ns, read once per iteration */
+    bool now_valid;            /* now was read in this iteration */
+    uint64_t nran;             /* fibers resumed, for run_once's count */
+    struct weft_future *until; /* what weft_loop_run_until waits for */
 
     struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
-    struct weft__fiber *batch; /* this iteration's fibers not yet run */
-    struct weft__fiber *current;               /* running fiber or NULL */
-    struct weft__fiber *fibers;                /* every live fiber */
-    size_t nfibers;                            /* live fibers */
-    size_t nparked;                            /* of them, parked */
-    size_t nfdwait;                            /* parked on fds */
-    size_t nemfile;                            /* parked in accept backoff */
-    struct weft__fiber *emfile_waiters;        /* them (fd_next links) */
+    struct weft__fiber *batch;   /* this iteration's fibers not yet run */
+    struct weft__fiber *current; /* running fiber or NULL */
+    struct weft__fiber *fibers;  /* every live fiber */
+    size_t nfibers;              /* live fibers */
+    size_t nparked;              /* of them, parked */
+    size_t nfdwait;              /* parked on fds */
+    size_t nemfile;              /* parked in accept backoff */
+    struct weft__fiber *emfile_waiters; /* them (fd_next links) */
 
     struct weft__call *calls; /* call_soon ring */
     size_t calls_head, calls_len, calls_cap;
@@ -204,10 +204,10 @@ struct weft_loop {
     struct weft__fdent *fds; /* indexed by fd */
     size_t nfds;
 
-    pthread_mutex_t xlock;          /* guards xhead/xtail */
+    pthread_mutex_t xlock; /* guards xhead/xtail */
     struct weft__xcall *xhead, *xtail;
-    atomic_size_t nxcalls;          /* queued cross-thread calls */
-    atomic_int refs;                /* pending xcalls hold the loop alive */
+    atomic_size_t nxcalls; /* queued cross-thread calls */
+    atomic_int refs;       /* pending xcalls hold the loop alive */
 };
 
 static inline int64_t weft__timers_next(const struct weft_loop *loop)
@@ -251,9 +251,9 @@ static inline void weft__runq_push(struct weft_loop *loop,
 
 struct weft_future {
     atomic_int refs;
-    pthread_mutex_t lock;        /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     atomic_bool done;
-    int err;                     /* 0 or a negative errno, once done */
+    int err; /* 0 or a negative errno, once done */
     void *result;
     struct weft__fiber *task;    /* the fiber computing it, until done */
     struct weft_loop *task_loop; /* its loop (stays set when done) */

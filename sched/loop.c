@@ -43,16 +43,20 @@ bool weft__loop_is_mine(const struct weft_loop *loop)
     return !loop->bound || pthread_equal(loop->owner, pthread_self());
 }
 
-/* Binds loop to the calling thread. 0, -EPERM (another thread's), -EBUSY
- * (this thread already has another loop). */
+/* Binds loop to the calling thread (for good) and makes it the thread's
+ * current loop. 0, -EPERM (another thread's loop), -EBUSY (this thread is
+ * running another loop right now). */
 static int bind_loop(struct weft_loop *loop)
 {
-    if (loop->bound)
-        return pthread_equal(loop->owner, pthread_self()) ? 0 : -EPERM;
-    if (weft__loop_tls != NULL && weft__loop_tls != loop)
+    if (loop->bound && !pthread_equal(loop->owner, pthread_self()))
+        return -EPERM;
+    struct weft_loop *cur = weft__loop_tls;
+    if (cur != NULL && cur != loop && cur->running)
         return -EBUSY;
-    loop->owner = pthread_self();
-    loop->bound = true;
+    if (!loop->bound) {
+        loop->owner = pthread_self();
+        loop->bound = true;
+    }
     weft__loop_tls = loop;
     return 0;
 }
@@ -110,7 +114,8 @@ static int run_xcalls(struct weft_loop *loop)
     pthread_mutex_lock(&loop->xlock);
     struct weft__xcall *x = loop->xhead;
     loop->xhead = loop->xtail = NULL;
-    size_t n = atomic_exchange_explicit(&loop->nxcalls, 0, memory_order_acquire);
+    size_t n =
+        atomic_exchange_explicit(&loop->nxcalls, 0, memory_order_acquire);
     pthread_mutex_unlock(&loop->xlock);
     while (x != NULL) {
         struct weft__xcall *next = x->next;
@@ -377,6 +382,12 @@ void weft_loop_free(weft_loop *loop)
                 loop->running ? "running" : "bound to another thread");
         return;
     }
+    struct weft_loop *prev = weft__loop_tls;
+    if (prev != NULL && prev != loop && prev->running) {
+        fprintf(stderr, "weft: weft_loop_free: called from inside another "
+                        "loop's run; not freed\n");
+        return;
+    }
     bind_loop(loop);
     /* Cancel every fiber; while closing, every park cancels at once, so
      * each runs its cleanup to the end. */
@@ -396,8 +407,7 @@ void weft_loop_free(weft_loop *loop)
     free(loop->fds);
     weft__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->xlock);
-    if (weft__loop_tls == loop)
-        weft__loop_tls = NULL;
+    weft__loop_tls = prev == loop ? NULL : prev;
     weft__free(loop, sizeof *loop);
 }
 
@@ -405,7 +415,8 @@ int weft_run(weft_fn main, void *arg, void **result)
 {
     if (main == NULL)
         return -EINVAL;
-    if (weft__loop_tls != NULL || weft__thr.current != NULL)
+    if ((weft__loop_tls != NULL && weft__loop_tls->running) ||
+        weft__thr.current != NULL)
         return -EBUSY;
     weft_loop *loop = weft_loop_new();
     if (loop == NULL)

@@ -75,8 +75,8 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
         size_t n = strnlen(opts->name, sizeof f->name - 1);
         memcpy(f->name, opts->name, n);
     }
-    f->timeout.idx = WEFT__NO_SLOT;
     f->wait_fd = -1;
+    f->timeout.idx = WEFT__IDLE;
     all_add(loop, f);
     weft__runq_push(loop, f);
     return f;

@@ -31,23 +31,29 @@ int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms);
 /* ---- timers (sched/timer.c) ---- */
 
 struct weft_timer {
-    int64_t deadline;   /* monotonic ns */
-    uint64_t seq;       /* arming order: breaks deadline ties FIFO */
-    size_t idx;         /* slot in the heap; WEFT__NO_SLOT when idle */
-    void (*cb)(void *); /* runs on the loop, outside fibers */
+    int64_t deadline; /* monotonic ns */
+    uint64_t seq;     /* arming order: breaks deadline ties FIFO */
+    struct weft_timer *prev, *next; /* ring of one deadline's timers */
+    void (*cb)(void *);             /* runs on the loop, outside fibers */
     void *arg;
     struct weft_loop *loop;
-    bool user; /* made by weft_call_later: freed once fired or cancelled */
+    uint32_t idx; /* heap slot; WEFT__FOLLOWER or WEFT__IDLE */
+    bool user;    /* made by weft_call_later: freed once fired or cancelled */
 };
-#define WEFT__NO_SLOT ((size_t)-1)
+#define WEFT__IDLE UINT32_MAX           /* not armed */
+#define WEFT__FOLLOWER (UINT32_MAX - 1) /* armed, behind its ring's leader */
+#define WEFT__MAX_TIMER_SLOTS (UINT32_MAX - 1)
 
-/* One heap slot: the keys inline, so sifting never touches the timers
- * except to update their slot index. */
+/* One heap slot, 16 bytes: four siblings share one cache line. Equal
+ * deadlines in the heap are rare (repeats join a leader's ring), so the
+ * sequence that breaks such ties is read from the timer itself. */
 struct weft__heap_ent {
     int64_t deadline;
-    uint64_t seq;
     struct weft_timer *t;
 };
+
+/* Direct-mapped by deadline: the newest leader of each deadline seen. */
+#define WEFT__TCACHE 256
 
 /* Arms t (idle) to fire at deadline. 0 or -ENOMEM. */
 int weft__timer_arm(struct weft_loop *loop, struct weft_timer *t,
@@ -56,6 +62,8 @@ int weft__timer_arm(struct weft_loop *loop, struct weft_timer *t,
 void weft__timer_disarm(struct weft_loop *loop, struct weft_timer *t);
 /* Fires every timer due at loop->now; returns how many fired. */
 int weft__timers_run(struct weft_loop *loop);
+/* Frees the heap, and the user timers still armed (never fired). */
+void weft__timers_free(struct weft_loop *loop);
 /* The earliest deadline, or -1 with no timers. */
 static inline int64_t weft__timers_next(const struct weft_loop *loop);
 
@@ -196,9 +204,14 @@ struct weft_loop {
     struct weft__call *calls; /* call_soon ring */
     size_t calls_head, calls_len, calls_cap;
 
-    struct weft__heap_ent *heap; /* timers: 4-ary min-heap */
+    struct weft__heap_ent *heap; /* timer leaders: 4-ary min-heap */
+    void *heap_mem;              /* its allocation (heap is offset in it) */
     size_t nheap, capheap;
     uint64_t timer_seq;
+    struct { /* see sched/timer.c */
+        int64_t deadline;
+        struct weft_timer *leader; /* NULL: empty */
+    } tcache[WEFT__TCACHE];
 
     struct weft__poller poller;
     struct weft__fdent *fds; /* indexed by fd */

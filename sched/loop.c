@@ -400,9 +400,7 @@ void weft_loop_free(weft_loop *loop)
         iterate(loop, 0);
     loop->running = false;
 
-    for (size_t i = 0; i < loop->nheap; i++) /* user timers never fired */
-        weft__free(loop->heap[i].t, sizeof(struct weft_timer));
-    free(loop->heap);
+    weft__timers_free(loop);
     free(loop->calls);
     free(loop->fds);
     weft__poller_close(&loop->poller);

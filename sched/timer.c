@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Timers: a 4-ary min-heap ordered by (deadline, sequence), so timers with
- * equal deadlines fire in the order they were armed (libuv's start_id).
+ * Timers: a 4-ary min-heap ordered by (deadline, sequence), so equal
+ * deadlines fire in the order they were armed (libuv's start_id).
+ *
+ * Deadlines repeat a lot: the loop's clock is read once per iteration, so
+ * every "in 30 s" armed during one iteration is the same deadline. Those
+ * timers do not each take a heap slot. The first one (the leader) is in
+ * the heap; the others follow it in a ring, in arming order, and a small
+ * direct-mapped cache keyed by deadline finds the newest leader of each
+ * deadline. When a leader fires or is cancelled, its first follower takes
+ * its heap slot. The order stays exact: a follower's sequence is larger
+ * than its leader's, and a deadline the cache forgot gets a new leader
+ * whose sequence is larger than every older timer of that deadline.
+ *
  * Four children per node halve the depth of a binary heap, and the keys
- * sit in the heap array itself: a sift compares without touching the
- * timers, and writes each moved timer's slot index once.
+ * sit in the heap array, so a sift reads nothing else.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,18 +22,42 @@
 
 #include "internal.h"
 
+/* ---- the heap of leaders ---- */
+
 static inline bool before(const struct weft__heap_ent *a,
                           const struct weft__heap_ent *b)
 {
     return a->deadline < b->deadline ||
-           (a->deadline == b->deadline && a->seq < b->seq);
+           (a->deadline == b->deadline && a->t->seq < b->t->seq);
+}
+
+/* Grows the heap. The array starts 3 slots into a 64-byte aligned block,
+ * so the four children of any node (slots 4i+1 .. 4i+4) fill exactly one
+ * cache line: a sift touches one line per level. 0 or -ENOMEM. */
+static int heap_grow(struct weft_loop *loop)
+{
+    if (loop->capheap >= WEFT__MAX_TIMER_SLOTS / 2)
+        return -ENOMEM;
+    size_t cap = loop->capheap ? loop->capheap * 2 : 64;
+    size_t bytes = (cap + 4) * sizeof(struct weft__heap_ent);
+    void *mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (mem == NULL)
+        return -ENOMEM;
+    struct weft__heap_ent *h = (struct weft__heap_ent *)mem + 3;
+    if (loop->nheap > 0)
+        memcpy(h, loop->heap, loop->nheap * sizeof *h);
+    free(loop->heap_mem);
+    loop->heap_mem = mem;
+    loop->heap = h;
+    loop->capheap = cap;
+    return 0;
 }
 
 static inline void place(struct weft__heap_ent *h, size_t i,
                          struct weft__heap_ent e)
 {
     h[i] = e;
-    e.t->idx = i;
+    e.t->idx = (uint32_t)i;
 }
 
 static void sift_up(struct weft__heap_ent *h, size_t i)
@@ -46,10 +80,30 @@ static void sift_down(struct weft__heap_ent *h, size_t n, size_t i)
         size_t c = 4 * i + 1;
         if (c >= n)
             break;
+        /* The least child, without data-dependent branches: which child
+         * wins is a coin toss the branch predictor would lose. Equal
+         * deadlines (rare in the heap) take the slow, exact path. */
         size_t best = c, end = c + 4 < n ? c + 4 : n;
-        for (size_t k = c + 1; k < end; k++)
-            if (before(&h[k], &h[best]))
-                best = k;
+        /* Whichever child wins, its children are next: fetch all four
+         * groups (a cache line each) now, so deep misses overlap. */
+        if (4 * c + 1 < n) {
+            __builtin_prefetch(&h[4 * c + 1]);
+            __builtin_prefetch(&h[4 * c + 5]);
+            __builtin_prefetch(&h[4 * c + 9]);
+            __builtin_prefetch(&h[4 * c + 13]);
+        }
+        int64_t bd = h[c].deadline;
+        for (size_t k = c + 1; k < end; k++) {
+            int64_t dk = h[k].deadline;
+            if (WEFT_UNLIKELY(dk == bd)) {
+                if (h[k].t->seq < h[best].t->seq)
+                    best = k;
+                continue;
+            }
+            bool lt = dk < bd;
+            best = lt ? k : best;
+            bd = lt ? dk : bd;
+        }
         if (!before(&h[best], &e))
             break;
         place(h, i, h[best]);
@@ -58,59 +112,94 @@ static void sift_down(struct weft__heap_ent *h, size_t n, size_t i)
     place(h, i, e);
 }
 
+/* Puts e in slot i (vacated, or holding a smaller key) and restores order. */
+static void heap_fix(struct weft_loop *loop, size_t i, struct weft__heap_ent e)
+{
+    place(loop->heap, i, e);
+    if (i > 0 && before(&e, &loop->heap[(i - 1) / 4]))
+        sift_up(loop->heap, i);
+    else
+        sift_down(loop->heap, loop->nheap, i);
+}
+
+static inline size_t cache_slot(int64_t d)
+{
+    uint64_t x = (uint64_t)d * 0x9e3779b97f4a7c15ull; /* Fibonacci hashing */
+    return (size_t)(x >> 56) % WEFT__TCACHE;
+}
+
+/* ---- arming and disarming ---- */
+
 int weft__timer_arm(struct weft_loop *loop, struct weft_timer *t,
                     int64_t deadline)
 {
-    if (loop->nheap == loop->capheap) {
-        size_t cap = loop->capheap ? loop->capheap * 2 : 64;
-        struct weft__heap_ent *h = realloc(loop->heap, cap * sizeof *h);
-        if (h == NULL)
-            return -ENOMEM;
-        loop->heap = h;
-        loop->capheap = cap;
-    }
     t->deadline = deadline;
-    t->seq = loop->timer_seq++;
+    t->seq = loop->timer_seq;
     t->loop = loop;
+    size_t slot = cache_slot(deadline);
+    struct weft_timer *lead = loop->tcache[slot].leader;
+    if (lead != NULL && loop->tcache[slot].deadline == deadline) {
+        /* Follow the newest leader of this deadline: last in its ring. */
+        t->idx = WEFT__FOLLOWER;
+        t->next = lead;
+        t->prev = lead->prev;
+        lead->prev->next = t;
+        lead->prev = t;
+        loop->timer_seq++;
+        return 0;
+    }
+    if (loop->nheap == loop->capheap && heap_grow(loop) < 0)
+        return -ENOMEM;
+    loop->timer_seq++;
+    t->prev = t->next = t;
+    loop->tcache[slot].deadline = deadline;
+    loop->tcache[slot].leader = t;
     size_t i = loop->nheap++;
-    loop->heap[i] = (struct weft__heap_ent){deadline, t->seq, t};
+    loop->heap[i] = (struct weft__heap_ent){deadline, t};
     sift_up(loop->heap, i);
     return 0;
 }
 
 void weft__timer_disarm(struct weft_loop *loop, struct weft_timer *t)
 {
-    size_t i = t->idx;
-    if (i == WEFT__NO_SLOT)
+    uint32_t i = t->idx;
+    if (i == WEFT__IDLE)
         return;
-    t->idx = WEFT__NO_SLOT;
-    size_t last = --loop->nheap;
-    if (i == last)
+    t->idx = WEFT__IDLE;
+    struct weft_timer *next = t->next;
+    t->prev->next = next;
+    next->prev = t->prev;
+    if (i == WEFT__FOLLOWER)
         return;
-    struct weft__heap_ent moved = loop->heap[last];
-    loop->heap[i] = moved;
-    moved.t->idx = i;
-    if (i > 0 && before(&moved, &loop->heap[(i - 1) / 4]))
-        sift_up(loop->heap, i);
-    else
+    struct weft_timer **slot = &loop->tcache[cache_slot(t->deadline)].leader;
+    if (next != t) {
+        /* The first follower leads now, from the same slot. Its key is
+         * larger (same deadline, larger sequence) but still below every
+         * key under it: a timer of this deadline armed later than it went
+         * to a newer leader. The sift is a cheap safety net. */
+        if (*slot == t)
+            *slot = next;
+        place(loop->heap, i, (struct weft__heap_ent){next->deadline, next});
         sift_down(loop->heap, loop->nheap, i);
+        return;
+    }
+    if (*slot == t)
+        *slot = NULL;
+    size_t last = --loop->nheap;
+    if (i != last)
+        heap_fix(loop, i, loop->heap[last]);
 }
 
 int weft__timers_run(struct weft_loop *loop)
 {
     int fired = 0;
-    /* Only timers due at the start: a callback arming a 0 ms timer runs
-     * it next iteration, not in this loop forever. */
+    /* Only timers armed before this run: a callback arming a 0 ms timer
+     * runs it next iteration, not in this loop forever. */
     uint64_t seq_limit = loop->timer_seq;
     while (loop->nheap > 0 && loop->heap[0].deadline <= loop->now &&
-           loop->heap[0].seq < seq_limit) {
+           loop->heap[0].t->seq < seq_limit) {
         struct weft_timer *t = loop->heap[0].t;
-        t->idx = WEFT__NO_SLOT;
-        size_t n = --loop->nheap;
-        if (n > 0) {
-            loop->heap[0] = loop->heap[n];
-            sift_down(loop->heap, n, 0);
-        }
+        weft__timer_disarm(loop, t);
         bool user = t->user;
         void (*cb)(void *) = t->cb;
         void *arg = t->arg;
@@ -120,6 +209,25 @@ int weft__timers_run(struct weft_loop *loop)
         fired++;
     }
     return fired;
+}
+
+void weft__timers_free(struct weft_loop *loop)
+{
+    for (size_t i = 0; i < loop->nheap; i++) {
+        struct weft_timer *lead = loop->heap[i].t, *t = lead;
+        do {
+            struct weft_timer *next = t->next;
+            t->idx = WEFT__IDLE;
+            if (t->user) /* never fired: ours to free */
+                weft__free(t, sizeof *t);
+            t = next;
+        } while (t != lead);
+    }
+    free(loop->heap_mem);
+    loop->heap_mem = NULL;
+    loop->heap = NULL;
+    loop->nheap = loop->capheap = 0;
+    memset(loop->tcache, 0, sizeof loop->tcache);
 }
 
 /* ---- public ---- */
@@ -142,7 +250,6 @@ weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
         errno = ENOMEM;
         return NULL;
     }
-    t->idx = WEFT__NO_SLOT;
     t->cb = cb;
     t->arg = arg;
     t->user = true;
@@ -151,7 +258,10 @@ weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
     int64_t now = loop->running ? weft__loop_now(loop) : weft__now_ns();
     if (delay_ms < 0)
         delay_ms = 0;
-    if (weft__timer_arm(loop, t, weft__deadline(now, delay_ms)) < 0) {
+    int64_t deadline = weft__deadline(now, delay_ms);
+    if (deadline < 0) /* beyond the clock's range: never, in practice */
+        deadline = INT64_MAX;
+    if (weft__timer_arm(loop, t, deadline) < 0) {
         weft__free(t, sizeof *t);
         errno = ENOMEM;
         return NULL;
@@ -161,7 +271,7 @@ weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
 
 int weft_timer_cancel(weft_timer *t)
 {
-    if (t == NULL || !t->user || t->idx == WEFT__NO_SLOT)
+    if (t == NULL || !t->user || t->idx == WEFT__IDLE)
         return -EINVAL;
     weft__timer_disarm(t->loop, t);
     weft__free(t, sizeof *t);

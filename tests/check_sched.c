@@ -196,18 +196,88 @@ START_TEST(sleeps_and_timers_fire_in_deadline_order)
 }
 END_TEST
 
+static void arm_fifty(void *loop)
+{
+    for (int i = 50; i < 100; i++)
+        ck_assert_ptr_nonnull(
+            weft_call_later(loop, 4, log_cb, (void *)(intptr_t)i));
+}
+
 START_TEST(equal_deadlines_fire_in_the_order_they_were_set)
 {
     nseq = 0;
     weft_loop *loop = weft_loop_new();
-    ck_assert_int_eq(weft_loop_run_once(loop, 0), 0); /* fixes loop time */
-    for (int i = 0; i < 100; i++)
+    /* Armed outside the loop: each reads the clock, deadlines differ. */
+    for (int i = 0; i < 50; i++)
         ck_assert_ptr_nonnull(
             weft_call_later(loop, 3, log_cb, (void *)(intptr_t)i));
+    /* Armed inside: one clock reading, one deadline for all fifty. */
+    ck_assert_int_eq(weft_call_soon(loop, arm_fifty, loop), 0);
     ck_assert_int_eq(weft_loop_run(loop), 0);
     ck_assert_int_eq(nseq, 100);
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(seq[i], i);
+    weft_loop_free(loop);
+}
+END_TEST
+
+/* Timers armed in one iteration share the loop's clock reading, so equal
+ * delays are equal deadlines: the heap keeps one leader per deadline and
+ * the rest in its ring. Cancel leaders and followers at random, use more
+ * distinct deadlines than the leader cache holds, and check the order. */
+enum { NT = 3000 };
+static int t_delay[NT];
+static weft_timer *t_handle[NT];
+static bool t_cancelled[NT];
+static int t_fired[NT], nfired;
+
+static void record_fire(void *arg)
+{
+    t_fired[nfired++] = (int)(intptr_t)arg;
+}
+
+static void arm_many(void *arg)
+{
+    weft_loop *loop = arg;
+    unsigned r = 777;
+    for (int i = 0; i < NT; i++) {
+        r = r * 1103515245 + 12345;
+        /* Mostly a few repeated delays, some spread over 300 values. */
+        t_delay[i] =
+            (r >> 16) % 4 == 0 ? (int)((r >> 8) % 300) : (int)((r >> 8) % 3);
+        t_handle[i] =
+            weft_call_later(loop, t_delay[i], record_fire, (void *)(intptr_t)i);
+        ck_assert_ptr_nonnull(t_handle[i]);
+        /* Cancel one armed earlier (a leader as often as a follower),
+         * between arms of the same deadlines. */
+        r = r * 1103515245 + 12345;
+        int j = (int)((r >> 8) % (unsigned)(i + 1));
+        if ((r >> 20) % 3 == 0 && !t_cancelled[j]) {
+            ck_assert_int_eq(weft_timer_cancel(t_handle[j]), 0);
+            t_cancelled[j] = true;
+        }
+    }
+}
+
+START_TEST(repeated_deadlines_keep_their_order_through_cancels)
+{
+    weft_loop *loop = weft_loop_new();
+    nfired = 0;
+    memset(t_cancelled, 0, sizeof t_cancelled);
+    ck_assert_int_eq(weft_call_soon(loop, arm_many, loop), 0);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    int want = 0;
+    for (int i = 0; i < NT; i++)
+        want += !t_cancelled[i];
+    ck_assert_int_eq(nfired, want);
+    for (int k = 1; k < nfired; k++) {
+        int a = t_fired[k - 1], b = t_fired[k];
+        ck_assert(!t_cancelled[a] && !t_cancelled[b]);
+        ck_assert_msg(t_delay[a] < t_delay[b] ||
+                          (t_delay[a] == t_delay[b] && a < b),
+                      "timer %d (%d ms) fired before %d (%d ms)", a, t_delay[a],
+                      b, t_delay[b]);
+    }
     weft_loop_free(loop);
 }
 END_TEST
@@ -590,6 +660,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, spawn_options_name_the_fiber_and_size_its_stack);
     tcase_add_test(tc, sleeps_and_timers_fire_in_deadline_order);
     tcase_add_test(tc, equal_deadlines_fire_in_the_order_they_were_set);
+    tcase_add_test(tc, repeated_deadlines_keep_their_order_through_cancels);
     tcase_add_test(tc, ten_thousand_random_sleeps_wake_in_deadline_order);
     tcase_add_test(tc, call_soon_runs_callbacks_in_order_outside_fibers);
     tcase_add_test(tc,

@@ -8,8 +8,25 @@
 #define WEFT_COMPAT_SYS_EVENT_H
 #include <stdint.h>
 #include <time.h>
-struct kevent { uintptr_t ident; short filter; unsigned short flags; unsigned int fflags; int64_t data; void *udata; uint64_t ext[4]; };
-#define EV_SET(kevp_, a, b, c, d, e, f) do { struct kevent *kevp = (kevp_); (kevp)->ident = (a); (kevp)->filter = (b); (kevp)->flags = (c); (kevp)->fflags = (d); (kevp)->data = (e); (kevp)->udata = (f); } while (0)
+struct kevent {
+    uintptr_t ident;
+    short filter;
+    unsigned short flags;
+    unsigned int fflags;
+    int64_t data;
+    void *udata;
+    uint64_t ext[4];
+};
+#define EV_SET(kevp_, a, b, c, d, e, f)                                        \
+    do {                                                                       \
+        struct kevent *kevp = (kevp_);                                         \
+        (kevp)->ident = (a);                                                   \
+        (kevp)->filter = (b);                                                  \
+        (kevp)->flags = (c);                                                   \
+        (kevp)->fflags = (d);                                                  \
+        (kevp)->data = (e);                                                    \
+        (kevp)->udata = (f);                                                   \
+    } while (0)
 #define EVFILT_READ (-1)
 #define EVFILT_WRITE (-2)
 #define EVFILT_TIMER (-7)
@@ -24,5 +41,7 @@ struct kevent { uintptr_t ident; short filter; unsigned short flags; unsigned in
 #define NOTE_TRIGGER 0x01000000
 #define NOTE_NSECONDS 0x00000008
 int kqueue(void);
-int kevent(int kq, const struct kevent *changelist, int nchanges, struct kevent *eventlist, int nevents, const struct timespec *timeout);
+int kevent(int kq, const struct kevent *changelist, int nchanges,
+           struct kevent *eventlist, int nevents,
+           const struct timespec *timeout);
 #endif

@@ -196,11 +196,140 @@ WEFT_API void weft_future_release(weft_future *f);
  * the loop); awaiting the running fiber's own future: -EDEADLK. Returns 0
  * with the result in *out (if not NULL), or the future's error. */
 WEFT_API int weft_await(weft_future *f, void **out);
+/* weft_await with a time limit (asyncio.wait_for): on timeout it cancels
+ * f and returns -ETIMEDOUT. */
+WEFT_API int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out);
+
+#define WEFT_GATHER_ALL 0u       /* wait for every one */
+#define WEFT_GATHER_FAIL_FAST 1u /* stop at the first error, cancel the rest   \
+                                  */
+
+/* Awaits all n futures. results[i] and errors[i] (either may be NULL) get
+ * each one's result or error, in input order. WEFT_GATHER_ALL: returns 0
+ * or the first error by index. WEFT_GATHER_FAIL_FAST: at the first error,
+ * cancels the rest and returns that error (their errors[i] read
+ * -ECANCELED). If the awaiting fiber is cancelled, so are the futures,
+ * and -ECANCELED is returned. -EINVAL for bad arguments; -EDEADLK on a
+ * loop thread outside a fiber. */
+WEFT_API int weft_gather(weft_future *const *fs, size_t n, void **results,
+                         int *errors, unsigned flags);
+
+#define WEFT_FIRST_COMPLETED 1 /* any one done */
+#define WEFT_FIRST_EXCEPTION 2 /* any one failed, or all done */
+#define WEFT_ALL_COMPLETED 3   /* all done */
+
+/* Waits for the condition mode names, or timeout_ms. Returns how many of
+ * fs are done (fewer than asked, 0 if none, when it timed out); cancels
+ * nothing. -EINVAL, -ECANCELED, -EDEADLK as weft_gather. */
+WEFT_API int weft_wait(weft_future *const *fs, size_t n, int mode,
+                       int64_t timeout_ms);
+
 /* Any thread. A pending promise fails with -ECANCELED at once; a task
  * gets -ECANCELED from its current or next suspension point and may clean
  * up (its future is done when it returns). 0, or -EINVAL if f is NULL or
  * already done. */
 WEFT_API int weft_cancel(weft_future *f);
+
+/* ---- Crossing threads ---- */
+
+/* Any thread. Runs fn(arg) as a fiber on target (asyncio's
+ * run_coroutine_threadsafe); the future, owned by the caller, is
+ * awaitable from any fiber or plain thread. NULL and errno: EINVAL,
+ * ENOMEM. */
+WEFT_API weft_future *weft_submit(weft_loop *target, weft_fn fn, void *arg);
+/* Any thread. Runs cb(arg) on loop's thread, outside fibers, in the order
+ * queued. Many calls between two wake-ups of the loop cost one wake-up.
+ * 0, -EINVAL, -ENOMEM. */
+WEFT_API int weft_call_soon_threadsafe(weft_loop *loop, void (*cb)(void *),
+                                       void *arg);
+/* A new loop running in a new thread until weft_loop_join_thread; it
+ * waits for submissions when idle. 0 with *out set, or -errno. */
+WEFT_API int weft_loop_start_thread(weft_loop **out);
+/* Stops such a loop, lets its fibers finish as weft_loop_free does, joins
+ * the thread and frees the loop. 0, -EINVAL (not a started loop), or
+ * -EDEADLK (called from the loop's own thread). */
+WEFT_API int weft_loop_join_thread(weft_loop *loop);
+
+typedef struct weft_executor weft_executor;
+
+/* A pool of nthreads threads (0: min(32, CPUs + 4)) for blocking or
+ * CPU-heavy work; threads start as work arrives. NULL and errno. */
+WEFT_API weft_executor *weft_executor_new(unsigned nthreads);
+/* Waits for running jobs, cancels queued ones (their futures fail with
+ * -ECANCELED), joins the threads and frees the pool. */
+WEFT_API void weft_executor_free(weft_executor *ex);
+/* Any thread. Runs fn(arg) on ex (NULL: the default pool, made on first
+ * use and joined at exit). Awaiting the future from a fiber never blocks
+ * its loop; weft_cancel drops a job that has not started. NULL and errno.
+ */
+WEFT_API weft_future *weft_run_in_executor(weft_executor *ex, weft_fn fn,
+                                           void *arg);
+
+/* ---- Sync: for the fibers of one loop (the loop of their first use).
+ * Blocking calls take timeout_ms and return 0, -ETIMEDOUT or -ECANCELED;
+ * from a plain thread or another loop they return -EPERM. ---- */
+
+typedef struct weft_mutex weft_mutex;
+typedef struct weft_cond weft_cond;
+typedef struct weft_sem weft_sem;
+typedef struct weft_event weft_event;
+
+/* A mutex with FIFO hand-off: unlock gives it to the longest waiter, so
+ * no fiber barges ahead of one that waits. NULL and errno. */
+WEFT_API weft_mutex *weft_mutex_new(void);
+/* -EBUSY (and not freed) while locked or waited on. */
+WEFT_API int weft_mutex_free(weft_mutex *m);
+/* -EDEADLK if the calling fiber holds it already. */
+WEFT_API int weft_mutex_lock(weft_mutex *m, int64_t timeout_ms);
+/* 0, or -EBUSY without waiting. */
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
+/* -EPERM unless the calling fiber holds it. */
+WEFT_API int weft_mutex_unlock(weft_mutex *m);
+
+WEFT_API weft_cond *weft_cond_new(void);
+WEFT_API int weft_cond_free(weft_cond *c);
+/* Unlocks m (held by the caller), waits for a signal, and locks m again
+ * before returning, whatever it returns (0, -ETIMEDOUT, -ECANCELED). */
+WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms);
+/* Wakes the longest waiter / every waiter. */
+WEFT_API int weft_cond_signal(weft_cond *c);
+WEFT_API int weft_cond_broadcast(weft_cond *c);
+
+/* A counting semaphore starting at value. */
+WEFT_API weft_sem *weft_sem_new(unsigned value);
+WEFT_API int weft_sem_free(weft_sem *s);
+WEFT_API int weft_sem_acquire(weft_sem *s, int64_t timeout_ms);
+/* Hands the unit to the longest waiter, if any. */
+WEFT_API int weft_sem_release(weft_sem *s);
+
+/* A flag fibers wait for (asyncio.Event); starts clear. */
+WEFT_API weft_event *weft_event_new(void);
+WEFT_API int weft_event_free(weft_event *e);
+/* Sets it and wakes every waiter. */
+WEFT_API int weft_event_set(weft_event *e);
+WEFT_API int weft_event_clear(weft_event *e);
+WEFT_API bool weft_event_is_set(weft_event *e);
+/* Returns at once if set. */
+WEFT_API int weft_event_wait(weft_event *e, int64_t timeout_ms);
+
+/* ---- Channels: any thread. Fibers on any loop and plain threads send
+ * and receive; fibers park, threads block. ---- */
+
+typedef struct weft_chan weft_chan;
+
+/* capacity 0: unbuffered (a send waits for its receiver). NULL, errno. */
+WEFT_API weft_chan *weft_chan_new(size_t capacity);
+/* Frees it; -EBUSY (and not freed) while anyone waits on it. */
+WEFT_API int weft_chan_free(weft_chan *ch);
+/* 0 once item is buffered or taken; -EPIPE if closed; -ETIMEDOUT,
+ * -ECANCELED. */
+WEFT_API int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms);
+/* 0 with the item in *item; -EPIPE once closed and drained; -ETIMEDOUT,
+ * -ECANCELED. */
+WEFT_API int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms);
+/* Closes it: waiting senders get -EPIPE, receivers drain what is
+ * buffered, then get -EPIPE. -EPIPE if already closed. */
+WEFT_API int weft_chan_close(weft_chan *ch);
 
 /* ---- Timers and callbacks (loop thread; callbacks run outside fibers
  * and must not block) ---- */

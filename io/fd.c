@@ -101,16 +101,18 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
     }
 }
 
-static void fd_unlink(struct weft__fiber *f)
+static bool fd_unlink(struct weft__fiber *f)
 {
     struct weft__fdent *e = &f->loop->fds[f->wait_fd];
     waiter_del(&e->waiters, f);
+    return true;
 }
 
-static void emfile_unlink(struct weft__fiber *f)
+static bool emfile_unlink(struct weft__fiber *f)
 {
     struct weft__fiber **head = (struct weft__fiber **)f->wait_obj;
     waiter_del(head, f);
+    return true;
 }
 
 /* Plain thread: poll(2) until ready or deadline. */

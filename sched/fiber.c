@@ -44,7 +44,7 @@ static void all_del(struct weft_loop *loop, struct weft__fiber *f)
 
 struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
                                     void *arg, const weft_spawn_opts *opts,
-                                    bool with_future)
+                                    bool with_future, weft_future *fut)
 {
     size_t size = opts && opts->stack_size ? opts->stack_size
                                            : (size_t)WEFT_STACK_DEFAULT;
@@ -57,16 +57,23 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
         errno = ENOMEM;
         return NULL;
     }
-    f->fut = weft__future_new();
-    if (f->fut == NULL) {
-        weft__free(f, sizeof *f);
-        errno = ENOMEM;
-        return NULL;
+    if (fut != NULL) { /* weft_submit's: the loop's reference is ours */
+        f->fut = fut;
+        pthread_mutex_lock(&fut->lock);
+        fut->task = f;
+        pthread_mutex_unlock(&fut->lock);
+    } else {
+        f->fut = weft__future_new();
+        if (f->fut == NULL) {
+            weft__free(f, sizeof *f);
+            errno = ENOMEM;
+            return NULL;
+        }
+        f->fut->task = f;
+        f->fut->task_loop = loop;
+        if (with_future)
+            weft__future_retain(f->fut); /* the caller's reference */
     }
-    f->fut->task = f;
-    f->fut->task_loop = loop;
-    if (with_future)
-        weft__future_retain(f->fut); /* the caller's reference */
     f->loop = loop;
     f->fn = fn;
     f->arg = arg;
@@ -176,35 +183,48 @@ static void switch_away(struct weft__fiber *f)
 static void park_timeout(void *arg)
 {
     struct weft__fiber *f = arg;
-    if (f->unlink)
-        f->unlink(f);
+    if (f->unlink && !f->unlink(f))
+        return; /* completed meanwhile: that wake is on its way */
     weft__wake(f, -ETIMEDOUT);
+}
+
+static void clear_wait(struct weft__fiber *f)
+{
+    f->wait = WEFT__WAIT_NONE;
+    f->wait_obj = NULL;
+    f->unlink = NULL;
 }
 
 int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
                int64_t deadline, weft__unlink_fn *unlink)
 {
     struct weft_loop *loop = f->loop;
-    if (f->cancel || loop->closing) {
-        f->cancel = false;
-        if (unlink)
-            unlink(f);
-        return -ECANCELED;
+    f->wait = wait;
+    f->wait_obj = wait_obj;
+    f->unlink = unlink;
+    bool timed = deadline >= 0;
+    if ((f->cancel || loop->closing) && !f->nocancel) {
+        if (unlink == NULL || unlink(f)) {
+            f->cancel = false;
+            clear_wait(f);
+            return -ECANCELED;
+        }
+        /* It completed under us and its wake is on its way: wait for
+         * that; the cancellation stays pending for the next park. */
+        f->cancel = true;
+        timed = false;
     }
-    if (deadline >= 0) {
+    if (timed) {
         f->timeout.cb = park_timeout;
         f->timeout.arg = f;
         f->timeout.user = false;
-        if (weft__timer_arm(loop, &f->timeout, deadline) < 0) {
-            if (unlink)
-                unlink(f);
+        if (weft__timer_arm(loop, &f->timeout, deadline) < 0 &&
+            (unlink == NULL || unlink(f))) {
+            clear_wait(f);
             return -ENOMEM;
         }
     }
     f->state = WEFT__FIBER_PARKED;
-    f->wait = wait;
-    f->wait_obj = wait_obj;
-    f->unlink = unlink;
     loop->nparked++;
     if (wait == WEFT__WAIT_FD)
         loop->nfdwait++;
@@ -225,22 +245,21 @@ void weft__wake(struct weft__fiber *f, int rc)
         loop->nfdwait--;
     else if (f->wait == WEFT__WAIT_EMFILE)
         loop->nemfile--;
-    f->wait = WEFT__WAIT_NONE;
-    f->wait_obj = NULL;
-    f->unlink = NULL;
+    clear_wait(f);
     f->wake_rc = rc;
     weft__runq_push(loop, f);
 }
 
 void weft__fiber_cancel(struct weft__fiber *f)
 {
-    if (f->state == WEFT__FIBER_PARKED) {
-        if (f->unlink)
-            f->unlink(f);
-        weft__wake(f, -ECANCELED);
-    } else if (f->state != WEFT__FIBER_DONE) {
-        f->cancel = true;
+    if (f->state == WEFT__FIBER_DONE)
+        return;
+    if (f->state != WEFT__FIBER_PARKED || f->nocancel ||
+        (f->unlink && !f->unlink(f))) {
+        f->cancel = true; /* delivered at its next park */
+        return;
     }
+    weft__wake(f, -ECANCELED);
 }
 
 /* ---- public ---- */
@@ -267,7 +286,7 @@ weft_future *weft_spawn_ex(weft_loop *loop, weft_fn fn, void *arg,
     loop = spawn_loop(loop);
     if (loop == NULL)
         return NULL;
-    struct weft__fiber *f = weft__fiber_new(loop, fn, arg, opts, true);
+    struct weft__fiber *f = weft__fiber_new(loop, fn, arg, opts, true, NULL);
     return f ? f->fut : NULL;
 }
 
@@ -281,7 +300,7 @@ int weft_go(weft_loop *loop, weft_fn fn, void *arg)
     loop = spawn_loop(loop);
     if (loop == NULL)
         return -errno;
-    return weft__fiber_new(loop, fn, arg, NULL, false) ? 0 : -errno;
+    return weft__fiber_new(loop, fn, arg, NULL, false, NULL) ? 0 : -errno;
 }
 
 int weft_yield(void)

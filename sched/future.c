@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -182,8 +184,7 @@ int weft__future_complete(weft_future *f, void *result, int err)
             break;
         case WEFT__WAITER_THREAD:
             list_del(f, w);
-            *w->flag = true;
-            pthread_cond_signal(w->cond);
+            weft__tpark_wake(w->tp, 0);
             break;
         case WEFT__WAITER_WAKE:
             list_del(f, w);
@@ -271,59 +272,281 @@ int weft_future_on_done(weft_future *f, void (*cb)(weft_future *, void *),
     return 0;
 }
 
-static void unlink_fiber_waiter(struct weft__fiber *fib)
+/* ---- waiting: one future or several ---- */
+
+void weft__tpark_init(struct weft__tpark *p)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &a);
+    pthread_condattr_destroy(&a);
+    p->woken = false;
+    p->rc = 0;
+}
+
+void weft__tpark_destroy(struct weft__tpark *p)
+{
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
+void weft__tpark_wake(struct weft__tpark *p, int rc)
+{
+    pthread_mutex_lock(&p->mu);
+    p->woken = true;
+    p->rc = rc;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int weft__tpark_wait(struct weft__tpark *p, int64_t deadline)
+{
+    struct timespec ts = {.tv_sec = deadline / 1000000000,
+                          .tv_nsec = deadline % 1000000000};
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    while (!p->woken) {
+        if (deadline < 0) {
+            pthread_cond_wait(&p->cv, &p->mu);
+        } else if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT &&
+                   !p->woken) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+    }
+    if (p->woken)
+        rc = p->rc;
+    p->woken = false;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* Decides, from the futures' states, whether a wait is over. */
+typedef bool wait_done_fn(weft_future *const *fs, size_t n, void *ctx);
+
+static bool unlink_multi(struct weft__fiber *fib)
+{
+    struct weft__multiwait *m = fib->wait_obj;
+    for (size_t i = 0; i < m->n; i++)
+        weft__future_remove_waiter(m->fs[i], &m->ws[i]);
+    return true;
+}
+
+static bool unlink_single(struct weft__fiber *fib)
 {
     weft__future_remove_waiter(fib->wait_obj, &fib->fw);
+    return true;
+}
+
+/*
+ * Waits until done(fs, n, ctx) holds, looking again each time one of fs
+ * completes. A fiber parks (on its own waiter for one future, on an array
+ * of them for several); a plain thread blocks; a loop thread outside a
+ * fiber gets -EDEADLK, since blocking it would freeze its loop. Returns 0,
+ * -ETIMEDOUT once deadline (monotonic ns; < 0: none) passes, -ECANCELED,
+ * -ENOMEM.
+ */
+static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
+                      void *ctx, int64_t deadline)
+{
+    if (done(fs, n, ctx))
+        return 0;
+    struct weft__fiber *fib = weft__fiber_current();
+    if (fib == NULL && weft__loop_tls != NULL)
+        return -EDEADLK;
+
+    struct weft__waiter one, *ws = &one;
+    if (fib != NULL && n == 1)
+        ws = &fib->fw;
+    else if (n > 1 && (ws = weft__zalloc(n * sizeof *ws)) == NULL)
+        return -ENOMEM;
+    struct weft__tpark tp;
+    if (fib == NULL)
+        weft__tpark_init(&tp);
+    /* Each waiter holds a reference: the futures stay valid while we
+     * wait, and the loop can tell who else could still complete them. */
+    for (size_t i = 0; i < n; i++) {
+        ws[i] = (struct weft__waiter){0};
+        if (fib != NULL) {
+            ws[i].kind = WEFT__WAITER_FIBER;
+            ws[i].loop = fib->loop;
+            ws[i].fiber = fib;
+        } else {
+            ws[i].kind = WEFT__WAITER_THREAD;
+            ws[i].tp = &tp;
+        }
+        weft__future_retain(fs[i]);
+        weft__future_add_waiter(fs[i], &ws[i]);
+    }
+    struct weft__multiwait m = {fs, ws, n};
+    int rc = 0;
+    while (!done(fs, n, ctx)) {
+        if (fib == NULL)
+            rc = weft__tpark_wait(&tp, deadline);
+        else if (n == 1)
+            rc = weft__park(fib, WEFT__WAIT_FUTURE, fs[0], deadline,
+                            unlink_single);
+        else
+            rc =
+                weft__park(fib, WEFT__WAIT_FUTURES, &m, deadline, unlink_multi);
+        if (rc < 0)
+            break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        weft__future_remove_waiter(fs[i], &ws[i]);
+        weft_future_release(fs[i]);
+    }
+    if (fib == NULL)
+        weft__tpark_destroy(&tp);
+    if (ws != &one && ws != &fib->fw)
+        weft__free(ws, n * sizeof *ws);
+    return rc < 0 && done(fs, n, ctx) ? 0 : rc;
+}
+
+static bool all_done(weft_future *const *fs, size_t n, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        if (!weft_future_done(fs[i]))
+            return false;
+    return true;
 }
 
 int weft_await(weft_future *f, void **out)
 {
+    return weft_await_timeout(f, -1, out);
+}
+
+int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out)
+{
     if (f == NULL)
         return -EINVAL;
     struct weft__fiber *fib = weft__fiber_current();
-    if (fib != NULL) {
-        if (fib->fut == f)
-            return -EDEADLK; /* awaiting itself */
-        fib->fw.kind = WEFT__WAITER_FIBER;
-        fib->fw.loop = fib->loop;
-        fib->fw.fiber = fib;
-        /* Hold a reference while waiting: the future stays valid, and
-         * the loop can tell whether anyone else could still complete it. */
-        weft__future_retain(f);
-        if (weft__future_add_waiter(f, &fib->fw)) {
-            int rc =
-                weft__park(fib, WEFT__WAIT_FUTURE, f, -1, unlink_fiber_waiter);
-            if (rc < 0) {
-                weft_future_release(f);
-                return rc;
-            }
-        }
-        int rc = weft_future_result(f, out);
-        weft_future_release(f);
-        return rc;
-    } else if (weft__loop_tls != NULL) {
-        if (!weft_future_done(f))
-            return -EDEADLK; /* blocking here would freeze the loop */
-    } else {
-        pthread_cond_t cond;
-        bool flag = false;
-        pthread_cond_init(&cond, NULL);
-        struct weft__waiter w = {
-            .kind = WEFT__WAITER_THREAD, .cond = &cond, .flag = &flag};
-        weft__future_retain(f);
-        pthread_mutex_lock(&f->lock);
-        if (!atomic_load_explicit(&f->done, memory_order_relaxed)) {
-            list_add(f, &w);
-            while (!flag)
-                pthread_cond_wait(&cond, &f->lock);
-        }
-        pthread_mutex_unlock(&f->lock);
-        pthread_cond_destroy(&cond);
-        int rc = weft_future_result(f, out);
-        weft_future_release(f);
-        return rc;
+    if (fib != NULL && fib->fut == f)
+        return -EDEADLK; /* awaiting itself */
+    int64_t now = fib ? weft__loop_now(fib->loop) : weft__now_ns();
+    int rc = wait_until(&f, 1, all_done, NULL, weft__deadline(now, timeout_ms));
+    if (rc == -ETIMEDOUT) {
+        weft_cancel(f); /* asyncio.wait_for: a timeout cancels */
+        return -ETIMEDOUT;
     }
+    if (rc < 0)
+        return rc;
     return weft_future_result(f, out);
+}
+
+/* ---- gather and wait ---- */
+
+static int check_inputs(weft_future *const *fs, size_t n)
+{
+    if (n > 0 && fs == NULL)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (fs[i] == NULL)
+            return -EINVAL;
+    return 0;
+}
+
+static bool failed(weft_future *f)
+{
+    return weft_future_done(f) && weft_future_result(f, NULL) != 0;
+}
+
+static bool all_or_one_failed(weft_future *const *fs, size_t n, void *ctx)
+{
+    (void)ctx;
+    bool all = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!weft_future_done(fs[i]))
+            all = false;
+        else if (weft_future_result(fs[i], NULL) != 0)
+            return true;
+    }
+    return all;
+}
+
+static bool at_least_one(weft_future *const *fs, size_t n, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        if (weft_future_done(fs[i]))
+            return true;
+    return n == 0;
+}
+
+int weft_gather(weft_future *const *fs, size_t n, void **results, int *errors,
+                unsigned flags)
+{
+    int rc = check_inputs(fs, n);
+    if (rc < 0)
+        return rc;
+    if (flags != WEFT_GATHER_ALL && flags != WEFT_GATHER_FAIL_FAST)
+        return -EINVAL;
+    bool fast = flags == WEFT_GATHER_FAIL_FAST;
+    rc = wait_until(fs, n, fast ? all_or_one_failed : all_done, NULL, -1);
+    if (rc < 0 || fast) {
+        /* Cancelled ourselves (asyncio cancels a gather's children too),
+         * or failing fast: what has not finished is cancelled. */
+        bool cancel = rc < 0;
+        for (size_t i = 0; i < n && !cancel; i++)
+            cancel = failed(fs[i]);
+        for (size_t i = 0; i < n && cancel; i++)
+            if (!weft_future_done(fs[i]))
+                weft_cancel(fs[i]);
+    }
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        int e = weft_future_result(fs[i], &r);
+        if (e == -EAGAIN)
+            e = -ECANCELED; /* cancelled above, still unwinding */
+        if (results)
+            results[i] = e ? NULL : r;
+        if (errors)
+            errors[i] = e;
+        if (e && first == 0)
+            first = e;
+    }
+    if (rc < 0)
+        return rc;
+    if (fast) { /* the error that stopped us, not a cancellation it caused */
+        for (size_t i = 0; i < n; i++)
+            if (failed(fs[i]))
+                return weft_future_result(fs[i], NULL);
+    }
+    return first;
+}
+
+int weft_wait(weft_future *const *fs, size_t n, int mode, int64_t timeout_ms)
+{
+    int rc = check_inputs(fs, n);
+    if (rc < 0)
+        return rc;
+    wait_done_fn *done;
+    switch (mode) {
+    case WEFT_FIRST_COMPLETED:
+        done = at_least_one;
+        break;
+    case WEFT_FIRST_EXCEPTION:
+        done = all_or_one_failed;
+        break;
+    case WEFT_ALL_COMPLETED:
+        done = all_done;
+        break;
+    default:
+        return -EINVAL;
+    }
+    struct weft__fiber *fib = weft__fiber_current();
+    int64_t now = fib ? weft__loop_now(fib->loop) : weft__now_ns();
+    rc = wait_until(fs, n, done, NULL, weft__deadline(now, timeout_ms));
+    if (rc < 0 && rc != -ETIMEDOUT)
+        return rc;
+    int count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += weft_future_done(fs[i]);
+    return count;
 }
 
 /* On the task's loop: delivers a cancellation that came from elsewhere. */

@@ -82,17 +82,37 @@ enum weft__fiber_state {
 /* What a parked fiber waits on, for deadlock detection and debugging. */
 enum weft__wait {
     WEFT__WAIT_NONE,
-    WEFT__WAIT_SLEEP,  /* a timer only */
-    WEFT__WAIT_FD,     /* a descriptor: the kernel can wake it */
-    WEFT__WAIT_FUTURE, /* a future (wait_obj) */
-    WEFT__WAIT_EMFILE, /* weft_accept backing off */
+    WEFT__WAIT_SLEEP,   /* a timer only */
+    WEFT__WAIT_FD,      /* a descriptor: the kernel can wake it */
+    WEFT__WAIT_FUTURE,  /* a future (wait_obj) */
+    WEFT__WAIT_FUTURES, /* several (wait_obj: struct weft__multiwait) */
+    WEFT__WAIT_EMFILE,  /* weft_accept backing off */
+    WEFT__WAIT_SYNC,    /* a mutex, cond, semaphore or event of its loop */
+    WEFT__WAIT_CHAN,    /* a channel: any thread may wake it */
 };
+
+/* A plain thread's way to block: a flag under a private mutex, so that
+ * wakers from any thread can reach it with a fixed lock order (the
+ * waker's structure lock, then this). */
+struct weft__tpark {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* on CLOCK_MONOTONIC */
+    bool woken;
+    int rc;
+};
+void weft__tpark_init(struct weft__tpark *p);
+void weft__tpark_destroy(struct weft__tpark *p);
+/* Any thread. */
+void weft__tpark_wake(struct weft__tpark *p, int rc);
+/* Blocks until woken (returns the rc given) or deadline (monotonic ns;
+ * < 0: none) passes (-ETIMEDOUT). Clears woken for the next wait. */
+int weft__tpark_wait(struct weft__tpark *p, int64_t deadline);
 
 /* A waiter on a future: a fiber (on its loop), a blocked thread, or a
  * callback. Lives in the waiting frame or in a small allocation. */
 enum weft__waiter_kind {
-    WEFT__WAITER_FIBER,    /* a fiber parked in weft_await */
-    WEFT__WAITER_THREAD,   /* a plain thread blocked in weft_await */
+    WEFT__WAITER_FIBER,    /* a fiber parked in an await */
+    WEFT__WAITER_THREAD,   /* a plain thread blocked in an await */
     WEFT__WAITER_CALLBACK, /* weft_future_on_done */
     WEFT__WAITER_WAKE,     /* wakes a loop's poller (run_until) */
 };
@@ -101,15 +121,23 @@ struct weft__waiter {
     unsigned kind;
     struct weft_loop *loop;            /* FIBER and CALLBACK (NULL: any) */
     struct weft__fiber *fiber;         /* FIBER */
-    pthread_cond_t *cond;              /* THREAD */
-    bool *flag;                        /* THREAD: set when done */
+    struct weft__tpark *tp;            /* THREAD */
     void (*cb)(weft_future *, void *); /* CALLBACK */
     void *arg;
 };
 
-/* Removes a parked fiber from whatever it waits in, when it is woken by
- * its timeout or by cancellation instead of by that thing. */
-typedef void weft__unlink_fn(struct weft__fiber *f);
+/* What a fiber waiting on several futures parks on. */
+struct weft__multiwait {
+    weft_future *const *fs;
+    struct weft__waiter *ws; /* one per future, kind FIBER */
+    size_t n;
+};
+
+/* Removes a parked fiber from whatever it waits in, when its timeout or a
+ * cancellation comes first. Returns false if the wait has completed in
+ * the meantime (another thread decided it, and the wake is on its way):
+ * the fiber then stays parked for that wake. */
+typedef bool weft__unlink_fn(struct weft__fiber *f);
 
 struct weft__fiber {
     weft_coro *co;           /* the stack it runs on */
@@ -121,6 +149,7 @@ struct weft__fiber {
     struct weft__fiber *prev_all, *next_all; /* the loop's live fibers */
     unsigned state;                          /* enum weft__fiber_state */
     bool cancel;               /* a cancellation waits for a park */
+    bool nocancel;             /* parks ignore cancellation (it waits) */
     int wake_rc;               /* what weft__park returns */
     unsigned wait;             /* enum weft__wait, while parked */
     void *wait_obj;            /* the future or fd entry waited on */
@@ -147,10 +176,12 @@ void weft__wake(struct weft__fiber *f, int rc);
 void weft__fiber_cancel(struct weft__fiber *f);
 /* The running fiber of this thread's loop, or NULL. */
 struct weft__fiber *weft__fiber_current(void);
-/* Creates a fiber and queues it. NULL and errno. */
+/* Creates a fiber and queues it. Its future is fut (weft_submit's, whose
+ * reference passes to the loop) or a new one, with a reference for the
+ * caller if with_future. NULL and errno. */
 struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
                                     void *arg, const weft_spawn_opts *opts,
-                                    bool with_future);
+                                    bool with_future, weft_future *fut);
 /* Runs f until it parks or returns (loop thread, outside fibers). */
 void weft__fiber_run(struct weft__fiber *f);
 
@@ -185,6 +216,9 @@ struct weft_loop {
     bool running;              /* inside weft_loop_run/run_once */
     bool closing;              /* weft_loop_free: every park cancels */
     bool embedded;             /* weft_loop_fd was asked for */
+    bool forever;              /* runs until stopped (its own thread) */
+    bool threaded;             /* made by weft_loop_start_thread */
+    pthread_t thread;          /* that thread */
     atomic_bool stop;          /* weft_loop_stop */
     int64_t now;               /* monotonic ns, read once per iteration */
     bool now_valid;            /* now was read in this iteration */
@@ -282,5 +316,15 @@ bool weft__future_add_waiter(weft_future *f, struct weft__waiter *w);
 void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w);
 /* Completes f (err 0: result); -EINVAL if already done. Any thread. */
 int weft__future_complete(weft_future *f, void *result, int err);
+
+/* ---- channels (sched/chan.c) ---- */
+
+/* For a fiber parked on a channel (its wait_obj): true once the channel
+ * was used from more than one thread, so another thread may still wake
+ * it and it is no deadlock. */
+bool weft__chan_shared(void *wait_obj);
+
+/* True when WEFT_DEBUG=1 is in the environment (read once). */
+bool weft__debug(void);
 
 #endif /* WEFT_SCHED_INTERNAL_H */

@@ -38,6 +38,18 @@ int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms)
     return now_ns + timeout_ms * 1000000;
 }
 
+bool weft__debug(void)
+{
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("WEFT_DEBUG");
+        v = e != NULL && e[0] == '1';
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+}
+
 bool weft__loop_is_mine(const struct weft_loop *loop)
 {
     return !loop->bound || pthread_equal(loop->owner, pthread_self());
@@ -264,10 +276,22 @@ static bool can_be_woken(struct weft_loop *loop)
     if (loop->until != NULL && !weft_future_done(loop->until) &&
         completes_elsewhere(loop, loop->until))
         return true;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
-        if (f->state == WEFT__FIBER_PARKED && f->wait == WEFT__WAIT_FUTURE &&
+    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
+        if (f->state != WEFT__FIBER_PARKED)
+            continue;
+        if (f->wait == WEFT__WAIT_FUTURE &&
             completes_elsewhere(loop, f->wait_obj))
             return true;
+        if (f->wait == WEFT__WAIT_FUTURES) {
+            struct weft__multiwait *m = f->wait_obj;
+            for (size_t i = 0; i < m->n; i++)
+                if (!weft_future_done(m->fs[i]) &&
+                    completes_elsewhere(loop, m->fs[i]))
+                    return true;
+        }
+        if (f->wait == WEFT__WAIT_CHAN && weft__chan_shared(f->wait_obj))
+            return true;
+    }
     return false;
 }
 
@@ -308,7 +332,7 @@ static int run(struct weft_loop *loop, bool (*done)(void *), void *ctx)
             break;
         if (done != NULL && done(ctx))
             break;
-        if (!has_ready_work(loop)) {
+        if (!has_ready_work(loop) && !loop->forever) {
             if (done == NULL && loop->nfibers == 0 && loop->nheap == 0)
                 break; /* nothing left to do */
             if (!can_be_woken(loop)) {

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mutex, condition, semaphore and event for the fibers of one loop. They
+ * live on the loop's thread, so they need no locks: a FIFO of parked
+ * fibers each, and hand-off on release (the longest waiter gets the mutex
+ * or the semaphore's unit directly, so nobody barges ahead of it).
+ *
+ * A primitive belongs to the loop of its first blocking use; a fiber of
+ * another loop, or a plain thread, gets -EPERM instead of corrupting it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* A FIFO of parked fibers, linked through fd_next/fd_prev (a fiber waits
+ * on one thing at a time). */
+struct waitq {
+    struct weft__fiber *head, *tail;
+};
+
+static void wq_push(struct waitq *q, struct weft__fiber *f)
+{
+    f->fd_next = NULL;
+    f->fd_prev = q->tail;
+    if (q->tail)
+        q->tail->fd_next = f;
+    else
+        q->head = f;
+    q->tail = f;
+}
+
+static void wq_del(struct waitq *q, struct weft__fiber *f)
+{
+    if (f->fd_prev)
+        f->fd_prev->fd_next = f->fd_next;
+    else
+        q->head = f->fd_next;
+    if (f->fd_next)
+        f->fd_next->fd_prev = f->fd_prev;
+    else
+        q->tail = f->fd_prev;
+    f->fd_next = f->fd_prev = NULL;
+}
+
+static struct weft__fiber *wq_pop(struct waitq *q)
+{
+    struct weft__fiber *f = q->head;
+    if (f)
+        wq_del(q, f);
+    return f;
+}
+
+/* Every primitive starts with this, so one unlink serves them all. */
+struct prim {
+    struct weft_loop *loop; /* bound at first use */
+    struct waitq q;         /* parked fibers */
+};
+
+/* The calling fiber, if it may use p (binding p to its loop). */
+static struct weft__fiber *user(struct prim *p, int *err)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    if (f == NULL) {
+        *err = -EPERM; /* a plain thread, or a loop outside fibers */
+        return NULL;
+    }
+    if (p->loop == NULL)
+        p->loop = f->loop;
+    if (p->loop != f->loop) {
+        *err = -EPERM; /* a fiber of another loop */
+        return NULL;
+    }
+    return f;
+}
+
+/* Waking and setting need not come from a fiber (a callback of the loop
+ * may signal), but must come from the loop's thread. */
+static bool on_its_thread(const struct prim *p)
+{
+    return p->loop == NULL || p->loop == weft__loop_tls;
+}
+
+static bool prim_unlink(struct weft__fiber *f)
+{
+    struct prim *p = f->wait_obj;
+    wq_del(&p->q, f);
+    return true;
+}
+
+/* Parks f in p's queue. 0 when woken by a hand-off or a signal. */
+static int wait_in(struct prim *p, struct weft__fiber *f, int64_t timeout_ms)
+{
+    wq_push(&p->q, f);
+    int64_t deadline = weft__deadline(weft__loop_now(f->loop), timeout_ms);
+    return weft__park(f, WEFT__WAIT_SYNC, p, deadline, prim_unlink);
+}
+
+static void *prim_new(size_t size)
+{
+    void *p = weft__zalloc(size);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
+/* Any thread may free an idle primitive; one with waiters stays. */
+static int prim_free(struct prim *p, size_t size, bool busy)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (busy || p->q.head != NULL)
+        return -EBUSY;
+    weft__free(p, size);
+    return 0;
+}
+
+/* ---- mutex ---- */
+
+struct weft_mutex {
+    struct prim p;
+    struct weft__fiber *owner;
+};
+
+weft_mutex *weft_mutex_new(void)
+{
+    return prim_new(sizeof(struct weft_mutex));
+}
+
+int weft_mutex_free(weft_mutex *m)
+{
+    return prim_free(m ? &m->p : NULL, sizeof *m, m && m->owner != NULL);
+}
+
+int weft_mutex_trylock(weft_mutex *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    int err;
+    struct weft__fiber *f = user(&m->p, &err);
+    if (f == NULL)
+        return err;
+    if (m->owner != NULL)
+        return m->owner == f ? -EDEADLK : -EBUSY;
+    m->owner = f;
+    return 0;
+}
+
+int weft_mutex_lock(weft_mutex *m, int64_t timeout_ms)
+{
+    int rc = weft_mutex_trylock(m);
+    if (rc != -EBUSY)
+        return rc;
+    struct weft__fiber *f = weft__fiber_current();
+    if (timeout_ms == 0)
+        return -ETIMEDOUT;
+    rc = wait_in(&m->p, f, timeout_ms);
+    /* 0: the unlocking fiber handed it to us (m->owner == f). */
+    return rc;
+}
+
+int weft_mutex_unlock(weft_mutex *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    struct weft__fiber *f = weft__fiber_current();
+    if (f == NULL || m->owner != f)
+        return -EPERM;
+    struct weft__fiber *next = wq_pop(&m->p.q);
+    m->owner = next; /* hand-off: FIFO, no barging */
+    if (next)
+        weft__wake(next, 0);
+    return 0;
+}
+
+/* Locks m for f whatever happens: cond_wait must return holding it. */
+static void relock(weft_mutex *m, struct weft__fiber *f)
+{
+    if (m->owner == NULL) {
+        m->owner = f;
+        return;
+    }
+    bool saved = f->nocancel;
+    f->nocancel = true;
+    wq_push(&m->p.q, f);
+    weft__park(f, WEFT__WAIT_SYNC, &m->p, -1, prim_unlink);
+    f->nocancel = saved;
+}
+
+/* ---- condition ---- */
+
+struct weft_cond {
+    struct prim p;
+};
+
+weft_cond *weft_cond_new(void)
+{
+    return prim_new(sizeof(struct weft_cond));
+}
+
+int weft_cond_free(weft_cond *c)
+{
+    return prim_free(c ? &c->p : NULL, sizeof *c, false);
+}
+
+int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
+{
+    if (c == NULL || m == NULL)
+        return -EINVAL;
+    int err;
+    struct weft__fiber *f = user(&c->p, &err);
+    if (f == NULL)
+        return err;
+    if (m->owner != f)
+        return -EPERM;
+    wq_push(&c->p.q, f);
+    weft_mutex_unlock(m);
+    int64_t deadline = weft__deadline(weft__loop_now(f->loop), timeout_ms);
+    int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
+    relock(m, f);
+    return rc;
+}
+
+int weft_cond_signal(weft_cond *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (!on_its_thread(&c->p))
+        return -EPERM;
+    struct weft__fiber *f = wq_pop(&c->p.q);
+    if (f)
+        weft__wake(f, 0);
+    return 0;
+}
+
+int weft_cond_broadcast(weft_cond *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (!on_its_thread(&c->p))
+        return -EPERM;
+    struct weft__fiber *f;
+    while ((f = wq_pop(&c->p.q)) != NULL)
+        weft__wake(f, 0);
+    return 0;
+}
+
+/* ---- semaphore ---- */
+
+struct weft_sem {
+    struct prim p;
+    unsigned value;
+};
+
+weft_sem *weft_sem_new(unsigned value)
+{
+    weft_sem *s = prim_new(sizeof *s);
+    if (s)
+        s->value = value;
+    return s;
+}
+
+int weft_sem_free(weft_sem *s)
+{
+    return prim_free(s ? &s->p : NULL, sizeof *s, false);
+}
+
+int weft_sem_acquire(weft_sem *s, int64_t timeout_ms)
+{
+    if (s == NULL)
+        return -EINVAL;
+    int err;
+    struct weft__fiber *f = user(&s->p, &err);
+    if (f == NULL)
+        return err;
+    if (s->value > 0 && s->p.q.head == NULL) {
+        s->value--;
+        return 0;
+    }
+    if (timeout_ms == 0)
+        return -ETIMEDOUT;
+    return wait_in(&s->p, f, timeout_ms); /* 0: a release handed us one */
+}
+
+int weft_sem_release(weft_sem *s)
+{
+    if (s == NULL)
+        return -EINVAL;
+    if (!on_its_thread(&s->p))
+        return -EPERM;
+    struct weft__fiber *f = wq_pop(&s->p.q);
+    if (f) {
+        weft__wake(f, 0);
+        return 0;
+    }
+    if (s->value == UINT32_MAX)
+        return -EOVERFLOW;
+    s->value++;
+    return 0;
+}
+
+/* ---- event ---- */
+
+struct weft_event {
+    struct prim p;
+    bool set;
+};
+
+weft_event *weft_event_new(void)
+{
+    return prim_new(sizeof(struct weft_event));
+}
+
+int weft_event_free(weft_event *e)
+{
+    return prim_free(e ? &e->p : NULL, sizeof *e, false);
+}
+
+int weft_event_set(weft_event *e)
+{
+    if (e == NULL)
+        return -EINVAL;
+    if (!on_its_thread(&e->p))
+        return -EPERM;
+    e->set = true;
+    struct weft__fiber *f;
+    while ((f = wq_pop(&e->p.q)) != NULL)
+        weft__wake(f, 0);
+    return 0;
+}
+
+int weft_event_clear(weft_event *e)
+{
+    if (e == NULL)
+        return -EINVAL;
+    if (!on_its_thread(&e->p))
+        return -EPERM;
+    e->set = false;
+    return 0;
+}
+
+bool weft_event_is_set(weft_event *e)
+{
+    return e != NULL && e->set;
+}
+
+int weft_event_wait(weft_event *e, int64_t timeout_ms)
+{
+    if (e == NULL)
+        return -EINVAL;
+    int err;
+    struct weft__fiber *f = user(&e->p, &err);
+    if (f == NULL)
+        return err;
+    if (e->set)
+        return 0;
+    if (timeout_ms == 0)
+        return -ETIMEDOUT;
+    return wait_in(&e->p, f, timeout_ms);
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Crossing threads: submitting fibers and calls to a loop from any thread,
+ * and loops that run in a thread of their own.
+ *
+ * Everything goes through the loop's cross-thread queue (weft__loop_post),
+ * whose wake-up costs a syscall only on the 0->1 edge of its pending flag:
+ * many submissions between two wake-ups cost one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* ---- weft_submit ---- */
+
+struct submission {
+    weft_future *fut; /* the loop's reference */
+    weft_fn fn;
+    void *arg;
+};
+
+/* On the target loop: the fiber starts, unless its future was cancelled
+ * while the submission travelled. */
+static void start_submission(void *arg)
+{
+    struct submission s = *(struct submission *)arg;
+    weft__free(arg, sizeof s);
+    struct weft_loop *loop = weft__loop_tls;
+    if (weft_future_done(s.fut)) {
+        weft_future_release(s.fut);
+        return;
+    }
+    if (weft__fiber_new(loop, s.fn, s.arg, NULL, false, s.fut) == NULL) {
+        weft__future_complete(s.fut, NULL, -errno);
+        weft_future_release(s.fut);
+    }
+}
+
+weft_future *weft_submit(weft_loop *target, weft_fn fn, void *arg)
+{
+    if (target == NULL || fn == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_future *f = weft__future_new();
+    if (f == NULL)
+        return NULL;
+    f->task_loop = target;
+    weft__future_retain(f); /* one for the caller, one for the loop */
+    if (target == weft__loop_tls && weft__loop_is_mine(target)) {
+        if (weft__fiber_new(target, fn, arg, NULL, false, f) != NULL)
+            return f;
+        int err = errno;
+        weft_future_release(f);
+        weft_future_release(f);
+        errno = err;
+        return NULL;
+    }
+    struct submission *s = weft__alloc(sizeof *s);
+    if (s != NULL) {
+        *s = (struct submission){f, fn, arg};
+        if (weft__loop_post(target, start_submission, s) == 0)
+            return f;
+        weft__free(s, sizeof *s);
+    }
+    weft_future_release(f);
+    weft_future_release(f);
+    errno = ENOMEM;
+    return NULL;
+}
+
+int weft_call_soon_threadsafe(weft_loop *loop, void (*cb)(void *), void *arg)
+{
+    if (loop == NULL || cb == NULL)
+        return -EINVAL;
+    return weft__loop_post(loop, cb, arg);
+}
+
+/* ---- loops in their own threads ---- */
+
+struct start {
+    weft_loop *loop;
+    struct weft__tpark ready; /* the loop is bound to its thread */
+};
+
+static void *loop_thread(void *arg)
+{
+    struct start *st = arg;
+    weft_loop *loop = st->loop;
+    /* Bind before the creator returns: from then on, calls from other
+     * threads must go through weft_submit and friends. */
+    loop->owner = pthread_self();
+    loop->bound = true;
+    weft__loop_tls = loop;
+    weft__tpark_wake(&st->ready, 0); /* st is gone after this */
+    weft_loop_run(loop);             /* until weft_loop_join_thread */
+    weft_loop_free(loop);
+    return NULL;
+}
+
+int weft_loop_start_thread(weft_loop **out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    weft_loop *loop = weft_loop_new();
+    if (loop == NULL)
+        return -errno;
+    loop->forever = true;
+    loop->threaded = true;
+    struct start st = {.loop = loop};
+    weft__tpark_init(&st.ready);
+    int rc = pthread_create(&loop->thread, NULL, loop_thread, &st);
+    if (rc != 0) {
+        weft__tpark_destroy(&st.ready);
+        weft_loop_free(loop);
+        return -rc;
+    }
+    weft__tpark_wait(&st.ready, -1);
+    weft__tpark_destroy(&st.ready);
+    *out = loop;
+    return 0;
+}
+
+int weft_loop_join_thread(weft_loop *loop)
+{
+    if (loop == NULL || !loop->threaded)
+        return -EINVAL;
+    pthread_t th = loop->thread;
+    if (pthread_equal(th, pthread_self()))
+        return -EDEADLK;
+    weft_loop_stop(loop); /* the thread frees the loop once run returns */
+    int rc = pthread_join(th, NULL);
+    return -rc;
+}

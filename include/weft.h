@@ -200,9 +200,10 @@ WEFT_API int weft_await(weft_future *f, void **out);
  * f and returns -ETIMEDOUT. */
 WEFT_API int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out);
 
-#define WEFT_GATHER_ALL 0u       /* wait for every one */
-#define WEFT_GATHER_FAIL_FAST 1u /* stop at the first error, cancel the rest   \
-                                  */
+#define WEFT_GATHER_ALL 0u /* wait for every one */
+#define WEFT_GATHER_FAIL_FAST                                                  \
+    1u /* stop at the first error, cancel the rest                             \
+        */
 
 /* Awaits all n futures. results[i] and errors[i] (either may be NULL) get
  * each one's result or error, in input order. WEFT_GATHER_ALL: returns 0

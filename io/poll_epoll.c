@@ -167,10 +167,13 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
     return reported;
 }
 
+unsigned long weft__poller_wake_syscalls;
+
 void weft__poller_wake(struct weft__poller *p)
 {
     if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
         return; /* a wake is already on its way */
+    __atomic_fetch_add(&weft__poller_wake_syscalls, 1, __ATOMIC_RELAXED);
     uint64_t one = 1;
     while (write(p->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
         ;

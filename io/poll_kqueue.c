@@ -171,10 +171,13 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
     return reported;
 }
 
+unsigned long weft__poller_wake_syscalls;
+
 void weft__poller_wake(struct weft__poller *p)
 {
     if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
         return;
+    __atomic_fetch_add(&weft__poller_wake_syscalls, 1, __ATOMIC_RELAXED);
     struct kevent ev;
     EV_SET(&ev, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
     while (kevent(p->fd, &ev, 1, NULL, 0, NULL) < 0 && errno == EINTR)

@@ -55,6 +55,9 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
 /* Any thread. Ends the current or next wait. The syscall is made only on
  * the 0->1 edge of wake_pending; the waiting side clears it. */
 void weft__poller_wake(struct weft__poller *p);
+/* How many wake-ups made a syscall, process-wide (for tests; read it
+ * with __atomic_load_n). */
+extern unsigned long weft__poller_wake_syscalls;
 /* Makes the poller's own fd (p->fd) poll readable at the monotonic time
  * deadline_ns (< 0: never), so a host loop watching it wakes for timers.
  * 0 or -errno. */

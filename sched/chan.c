@@ -42,11 +42,11 @@ struct cq {
 };
 
 struct weft_chan {
-    uint32_t magic;       /* CHAN_LIVE, CHAN_DEAD after free */
-    atomic_int lock;      /* spinlock */
+    uint32_t magic;  /* CHAN_LIVE, CHAN_DEAD after free */
+    atomic_int lock; /* spinlock */
     bool closed;
-    bool shared;          /* used from more than one thread */
-    pthread_t first;      /* the first thread that used it */
+    bool shared;     /* used from more than one thread */
+    pthread_t first; /* the first thread that used it */
     bool has_first;
     size_t cap, len, head; /* ring of buffered items */
     void **buf;

@@ -22,14 +22,14 @@ struct job {
 };
 
 struct weft_executor {
-    pthread_mutex_t mu;       /* guards everything below */
-    pthread_cond_t work;      /* a job was queued, or shutdown */
-    struct job *head, *tail;  /* queued, FIFO */
-    size_t nqueued;           /* their number */
-    unsigned max;             /* threads at most */
-    unsigned nthreads, idle;  /* started, and of them waiting */
+    pthread_mutex_t mu;      /* guards everything below */
+    pthread_cond_t work;     /* a job was queued, or shutdown */
+    struct job *head, *tail; /* queued, FIFO */
+    size_t nqueued;          /* their number */
+    unsigned max;            /* threads at most */
+    unsigned nthreads, idle; /* started, and of them waiting */
     bool shutdown;
-    pthread_t *threads;       /* max of them */
+    pthread_t *threads; /* max of them */
 };
 
 static void *worker(void *arg)

@@ -39,7 +39,23 @@ weft_future *weft__future_new(void)
     atomic_init(&f->refs, 1);
     atomic_init(&f->done, false);
     pthread_mutex_init(&f->lock, NULL);
+    f->magic = WEFT__FUTURE_LIVE;
     return f;
+}
+
+/* NULL, or released for the last time: an error the caller can act on,
+ * with a message for the second. Reliable in debug mode (WEFT_DEBUG=1),
+ * where released futures stay mapped; otherwise a best effort. */
+static bool bad(weft_future *f, const char *call)
+{
+    if (f == NULL)
+        return true;
+    if (f->magic != WEFT__FUTURE_LIVE) {
+        fprintf(stderr, "weft: %s: future %p used after its last release\n",
+                call, (void *)f);
+        return true;
+    }
+    return false;
 }
 
 weft_future *weft_future_new(void)
@@ -54,10 +70,13 @@ void weft__future_retain(weft_future *f)
 
 void weft_future_release(weft_future *f)
 {
-    if (f == NULL)
+    if (f == NULL || bad(f, "weft_future_release"))
         return;
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
+    f->magic = WEFT__FUTURE_DEAD;
+    if (weft__debug())
+        return; /* quarantined: later misuse is caught for sure */
     pthread_mutex_destroy(&f->lock);
     weft__free(f, sizeof *f);
 }
@@ -220,14 +239,14 @@ int weft__future_complete(weft_future *f, void *result, int err)
 
 int weft_future_resolve(weft_future *f, void *result)
 {
-    if (f == NULL)
+    if (bad(f, "weft_future_resolve"))
         return -EINVAL;
     return weft__future_complete(f, result, 0);
 }
 
 int weft_future_fail(weft_future *f, int err)
 {
-    if (f == NULL || err >= 0)
+    if (bad(f, "weft_future_fail") || err >= 0)
         return -EINVAL;
     return weft__future_complete(f, NULL, err);
 }
@@ -239,7 +258,7 @@ bool weft_future_done(weft_future *f)
 
 int weft_future_result(weft_future *f, void **out)
 {
-    if (f == NULL)
+    if (bad(f, "weft_future_result"))
         return -EINVAL;
     if (!atomic_load_explicit(&f->done, memory_order_acquire))
         return -EAGAIN;
@@ -251,7 +270,7 @@ int weft_future_result(weft_future *f, void **out)
 int weft_future_on_done(weft_future *f, void (*cb)(weft_future *, void *),
                         void *arg)
 {
-    if (f == NULL || cb == NULL)
+    if (bad(f, "weft_future_on_done") || cb == NULL)
         return -EINVAL;
     struct weft_loop *loop = weft__loop_tls;
     struct weft__waiter *w = weft__zalloc(sizeof *w);
@@ -421,7 +440,7 @@ int weft_await(weft_future *f, void **out)
 
 int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out)
 {
-    if (f == NULL)
+    if (bad(f, "weft_await"))
         return -EINVAL;
     struct weft__fiber *fib = weft__fiber_current();
     if (fib != NULL && fib->fut == f)
@@ -444,7 +463,7 @@ static int check_inputs(weft_future *const *fs, size_t n)
     if (n > 0 && fs == NULL)
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (fs[i] == NULL)
+        if (bad(fs[i], "weft_gather/weft_wait"))
             return -EINVAL;
     return 0;
 }
@@ -486,6 +505,8 @@ int weft_gather(weft_future *const *fs, size_t n, void **results, int *errors,
         return -EINVAL;
     bool fast = flags == WEFT_GATHER_FAIL_FAST;
     rc = wait_until(fs, n, fast ? all_or_one_failed : all_done, NULL, -1);
+    if (rc < 0 && rc != -ECANCELED)
+        return rc; /* -EDEADLK, -ENOMEM: nothing was waited for */
     if (rc < 0 || fast) {
         /* Cancelled ourselves (asyncio cancels a gather's children too),
          * or failing fast: what has not finished is cancelled. */
@@ -563,7 +584,7 @@ static void cancel_task(void *arg)
 
 int weft_cancel(weft_future *f)
 {
-    if (f == NULL)
+    if (bad(f, "weft_cancel"))
         return -EINVAL;
     pthread_mutex_lock(&f->lock);
     if (atomic_load_explicit(&f->done, memory_order_relaxed)) {

@@ -296,7 +296,11 @@ static inline void weft__runq_push(struct weft_loop *loop,
 
 /* ---- futures (sched/future.c) ---- */
 
+#define WEFT__FUTURE_LIVE 0x46555452u /* "FUTR" */
+#define WEFT__FUTURE_DEAD 0x44454144u /* "DEAD" */
+
 struct weft_future {
+    uint32_t magic; /* WEFT__FUTURE_LIVE until the last release */
     atomic_int refs;
     pthread_mutex_t lock; /* guards everything below */
     atomic_bool done;

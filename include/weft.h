@@ -117,8 +117,9 @@ WEFT_API void weft_loop_free(weft_loop *loop);
 /* Runs until nothing is left to do (no runnable or waiting fiber, timer,
  * watched fd or pending submission): 0. Returns 0 early after
  * weft_loop_stop. -EDEADLK when fibers remain suspended and nothing could
- * ever wake them; -EBUSY inside a running loop (or any coroutine); -EPERM
- * if the loop belongs to another thread. */
+ * ever wake them (a fiber waiting on a channel never counts: any thread
+ * may still use the channel); -EBUSY inside a running loop (or any
+ * coroutine); -EPERM if the loop belongs to another thread. */
 WEFT_API int weft_loop_run(weft_loop *loop);
 /* Runs until f is done (asyncio's run_until_complete); 0, or the errors
  * of weft_loop_run (-EDEADLK if f can never complete). Does not consume

@@ -45,9 +45,6 @@ struct weft_chan {
     uint32_t magic;  /* CHAN_LIVE, CHAN_DEAD after free */
     atomic_int lock; /* spinlock */
     bool closed;
-    bool shared;     /* used from more than one thread */
-    pthread_t first; /* the first thread that used it */
-    bool has_first;
     size_t cap, len, head; /* ring of buffered items */
     void **buf;
     struct cq sendq, recvq; /* waiting senders, receivers: FIFO */
@@ -123,15 +120,6 @@ static void complete(struct cq *q, struct cwaiter *w, int rc)
         out_of_memory();
 }
 
-bool weft__chan_shared(void *wait_obj)
-{
-    struct cwaiter *w = wait_obj;
-    lock(w->ch);
-    bool shared = w->ch->shared;
-    unlock(w->ch);
-    return shared;
-}
-
 /* Checks ch before use; a freed channel is reported, not touched (its
  * memory stays mapped in debug mode, WEFT_DEBUG=1, so this is reliable
  * there). */
@@ -145,17 +133,6 @@ static int usable(weft_chan *ch, const char *call)
         return -EINVAL;
     }
     return 0;
-}
-
-/* Under ch's lock: notes which threads use ch. */
-static void note_thread(weft_chan *ch)
-{
-    if (!ch->has_first) {
-        ch->first = pthread_self();
-        ch->has_first = true;
-    } else if (!ch->shared && !pthread_equal(ch->first, pthread_self())) {
-        ch->shared = true;
-    }
 }
 
 weft_chan *weft_chan_new(size_t capacity)
@@ -271,7 +248,6 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
     if (rc < 0)
         return rc;
     lock(ch);
-    note_thread(ch);
     if (ch->closed) {
         unlock(ch);
         return -EPIPE;
@@ -315,7 +291,6 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
         return rc;
     void *got;
     lock(ch);
-    note_thread(ch);
     if (ch->len > 0) {
         got = ch->buf[ch->head];
         ch->head = (ch->head + 1) % ch->cap;

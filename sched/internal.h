@@ -321,13 +321,6 @@ void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w);
 /* Completes f (err 0: result); -EINVAL if already done. Any thread. */
 int weft__future_complete(weft_future *f, void *result, int err);
 
-/* ---- channels (sched/chan.c) ---- */
-
-/* For a fiber parked on a channel (its wait_obj): true once the channel
- * was used from more than one thread, so another thread may still wake
- * it and it is no deadlock. */
-bool weft__chan_shared(void *wait_obj);
-
 /* True when WEFT_DEBUG=1 is in the environment (read once). */
 bool weft__debug(void);
 

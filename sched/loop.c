@@ -289,8 +289,8 @@ static bool can_be_woken(struct weft_loop *loop)
                     completes_elsewhere(loop, m->fs[i]))
                     return true;
         }
-        if (f->wait == WEFT__WAIT_CHAN && weft__chan_shared(f->wait_obj))
-            return true;
+        if (f->wait == WEFT__WAIT_CHAN)
+            return true; /* any thread may still use the channel */
     }
     return false;
 }

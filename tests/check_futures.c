@@ -206,8 +206,7 @@ START_TEST(plain_threads_block_where_loop_threads_would_deadlock)
     weft_loop *loop = weft_loop_new();
     ck_assert_int_eq(weft_loop_run(loop), 0); /* binds it here */
     weft_future *z = weft_future_new();
-    ck_assert_int_eq(weft_gather(&z, 1, NULL, NULL, WEFT_GATHER_ALL),
-                     -EDEADLK);
+    ck_assert_int_eq(weft_gather(&z, 1, NULL, NULL, WEFT_GATHER_ALL), -EDEADLK);
     ck_assert_int_eq(weft_wait(&z, 1, WEFT_ALL_COMPLETED, -1), -EDEADLK);
     weft_loop_free(loop);
     weft_future_release(z);
@@ -316,8 +315,7 @@ START_TEST(calls_from_other_threads_run_in_order_with_one_wake_up)
     pthread_join(th, NULL);
     /* 1000 calls while the loop was busy: at most one wake-up syscall. */
     ck_assert_uint_le(
-        __atomic_load_n(&weft__poller_wake_syscalls, __ATOMIC_RELAXED) -
-            before,
+        __atomic_load_n(&weft__poller_wake_syscalls, __ATOMIC_RELAXED) - before,
         1);
     ck_assert_int_eq(weft_loop_join_thread(loop), 0); /* runs what is left */
     ck_assert_int_eq(atomic_load(&norder), 1000);
@@ -516,8 +514,8 @@ START_TEST(a_released_future_is_named_in_debug_mode)
 {
     char out[512];
     int st = run_child(released_child, NULL, out, sizeof out);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
-                  st, out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st,
+                  out);
     ck_assert_ptr_nonnull(strstr(out, "weft: weft_future_resolve: future "));
     ck_assert_ptr_nonnull(strstr(out, "used after its last release"));
 }
@@ -539,8 +537,8 @@ static Suite *futures_suite(void)
     tcase_add_test(tc, four_threads_submit_a_hundred_thousand_fibers_each);
     tcase_add_test(tc, blocking_jobs_run_beside_a_loop_that_keeps_ticking);
     tcase_add_test(tc, the_default_executor_is_made_on_first_use);
-    tcase_add_test(tc,
-                   executor_free_waits_for_running_jobs_and_cancels_queued_ones);
+    tcase_add_test(
+        tc, executor_free_waits_for_running_jobs_and_cancels_queued_ones);
     tcase_add_test(tc, a_released_future_is_named_in_debug_mode);
     suite_add_tcase(s, tc);
     return s;

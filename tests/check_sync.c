@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/* Mutex, condition, semaphore, event and channels; cancelling a fiber
+ * suspended in each kind of wait. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "weft.h"
+
+static int seq[64];
+static int nseq;
+
+/* ---- mutex ---- */
+
+static weft_mutex *mu;
+
+static void *locker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    ck_assert_int_eq(weft_mutex_lock(mu, -1), 0);
+    seq[nseq++] = id;
+    weft_yield(); /* hold it across a suspension */
+    ck_assert_int_eq(weft_mutex_unlock(mu), 0);
+    return NULL;
+}
+
+static void *greedy(void *arg)
+{
+    (void)arg;
+    /* Unlock and lock again at once: the fibers already waiting go first
+     * (FIFO hand-off, no barging). */
+    ck_assert_int_eq(weft_mutex_lock(mu, -1), 0);
+    weft_yield(); /* the others queue up behind */
+    seq[nseq++] = 100;
+    ck_assert_int_eq(weft_mutex_unlock(mu), 0);
+    ck_assert_int_eq(weft_mutex_lock(mu, -1), 0);
+    seq[nseq++] = 101;
+    ck_assert_int_eq(weft_mutex_unlock(mu), 0);
+    return NULL;
+}
+
+START_TEST(mutex_hands_off_in_fifo_order_without_barging)
+{
+    nseq = 0;
+    mu = weft_mutex_new();
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, greedy, NULL);
+    for (int i = 1; i <= 3; i++)
+        weft_go(loop, locker, (void *)(intptr_t)i);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    int want[] = {100, 1, 2, 3, 101};
+    ck_assert_int_eq(nseq, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(seq[i], want[i]);
+    ck_assert_int_eq(weft_mutex_free(mu), 0);
+    weft_loop_free(loop);
+}
+END_TEST
+
+static void *mutex_misuse(void *arg)
+{
+    weft_mutex *m = arg;
+    ck_assert_int_eq(weft_mutex_unlock(m), -EPERM); /* not held */
+    ck_assert_int_eq(weft_mutex_lock(m, 0), 0);
+    ck_assert_int_eq(weft_mutex_lock(m, -1), -EDEADLK);
+    ck_assert_int_eq(weft_mutex_free(m), -EBUSY);
+    return NULL;
+}
+
+static void *mutex_contender(void *arg)
+{
+    weft_mutex *m = arg;
+    ck_assert_int_eq(weft_mutex_trylock(m), -EBUSY);
+    ck_assert_int_eq(weft_mutex_lock(m, 0), -ETIMEDOUT);
+    ck_assert_int_eq(weft_mutex_lock(m, 10), -ETIMEDOUT);
+    return NULL;
+}
+
+static void *lock_on_other_loop(void *arg)
+{
+    return WEFT_ERR_PTR(weft_mutex_lock(arg, 0));
+}
+
+START_TEST(mutex_misuse_gets_an_error)
+{
+    weft_mutex *m = weft_mutex_new();
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, mutex_misuse, m); /* leaves m locked */
+    weft_go(loop, mutex_contender, m);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    /* Outside fibers, or from a fiber of another loop: -EPERM. */
+    ck_assert_int_eq(weft_mutex_lock(m, 0), -EPERM);
+    weft_loop *other = weft_loop_new();
+    weft_future *f = weft_spawn(other, lock_on_other_loop, m);
+    ck_assert_int_eq(weft_loop_run(other), 0);
+    ck_assert_int_eq(weft_future_result(f, NULL), -EPERM);
+    weft_future_release(f);
+    weft_loop_free(other);
+    weft_loop_free(loop);
+    ck_assert_int_eq(weft_mutex_free(NULL), -EINVAL);
+}
+END_TEST
+
+/* ---- condition ---- */
+
+static weft_cond *cv;
+static int items;
+
+static void *consumer(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_mutex_lock(mu, -1), 0);
+    while (items == 0)
+        ck_assert_int_eq(weft_cond_wait(cv, mu, -1), 0);
+    items--;
+    seq[nseq++] = 1;
+    ck_assert_int_eq(weft_mutex_unlock(mu), 0);
+    return NULL;
+}
+
+static void *producer(void *arg)
+{
+    (void)arg;
+    weft_sleep(5);
+    ck_assert_int_eq(weft_mutex_lock(mu, -1), 0);
+    items = 3;
+    ck_assert_int_eq(weft_cond_broadcast(cv), 0);
+    ck_assert_int_eq(weft_mutex_unlock(mu), 0);
+    return NULL;
+}
+
+static void *cond_timeout(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_mutex_lock(mu, -1), 0);
+    ck_assert_int_eq(weft_cond_wait(cv, mu, 5), -ETIMEDOUT);
+    /* Whatever it returns, it returns holding the mutex. */
+    ck_assert_int_eq(weft_mutex_trylock(mu), -EDEADLK);
+    ck_assert_int_eq(weft_mutex_unlock(mu), 0);
+    ck_assert_int_eq(weft_cond_wait(cv, mu, 5), -EPERM); /* not held */
+    return NULL;
+}
+
+START_TEST(cond_wakes_waiters_and_they_hold_the_mutex_again)
+{
+    nseq = 0;
+    items = 0;
+    mu = weft_mutex_new();
+    cv = weft_cond_new();
+    weft_loop *loop = weft_loop_new();
+    for (int i = 0; i < 3; i++)
+        weft_go(loop, consumer, NULL);
+    weft_go(loop, producer, NULL);
+    weft_go(loop, cond_timeout, NULL);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(nseq, 3);
+    ck_assert_int_eq(items, 0);
+    ck_assert_int_eq(weft_cond_free(cv), 0);
+    ck_assert_int_eq(weft_mutex_free(mu), 0);
+    weft_loop_free(loop);
+}
+END_TEST
+
+/* ---- semaphore and event ---- */
+
+static weft_sem *sem;
+static int inside, max_inside;
+
+static void *limited(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_sem_acquire(sem, -1), 0);
+    if (++inside > max_inside)
+        max_inside = inside;
+    weft_sleep(2);
+    inside--;
+    ck_assert_int_eq(weft_sem_release(sem), 0);
+    return NULL;
+}
+
+START_TEST(semaphore_bounds_how_many_fibers_are_inside)
+{
+    sem = weft_sem_new(2);
+    inside = max_inside = 0;
+    weft_loop *loop = weft_loop_new();
+    for (int i = 0; i < 10; i++)
+        weft_go(loop, limited, NULL);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(max_inside, 2);
+    ck_assert_int_eq(weft_sem_free(sem), 0);
+    weft_loop_free(loop);
+}
+END_TEST
+
+static weft_event *ev;
+
+static void *event_waiter(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_event_wait(ev, 1000), 0);
+    seq[nseq++] = 1;
+    return NULL;
+}
+
+static void *event_setter(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_event_wait(ev, 5), -ETIMEDOUT);
+    ck_assert(!weft_event_is_set(ev));
+    ck_assert_int_eq(weft_event_set(ev), 0);
+    ck_assert_int_eq(weft_event_wait(ev, 0), 0); /* set: at once */
+    ck_assert_int_eq(weft_event_clear(ev), 0);
+    ck_assert_int_eq(weft_event_wait(ev, 0), -ETIMEDOUT);
+    return NULL;
+}
+
+START_TEST(event_set_wakes_every_waiter)
+{
+    nseq = 0;
+    ev = weft_event_new();
+    weft_loop *loop = weft_loop_new();
+    for (int i = 0; i < 4; i++)
+        weft_go(loop, event_waiter, NULL);
+    weft_go(loop, event_setter, NULL);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(nseq, 4);
+    ck_assert_int_eq(weft_event_free(ev), 0);
+    weft_loop_free(loop);
+}
+END_TEST
+
+/* ---- channels ---- */
+
+static void *chan_ponger(void *arg)
+{
+    weft_chan **ch = arg;
+    for (;;) {
+        void *v;
+        int rc = weft_chan_recv(ch[0], &v, -1);
+        if (rc == -EPIPE)
+            break;
+        ck_assert_int_eq(rc, 0);
+        ck_assert_int_eq(weft_chan_send(ch[1], (void *)((uintptr_t)v + 1), -1),
+                         0);
+    }
+    return NULL;
+}
+
+static void *chan_pinger(void *arg)
+{
+    weft_chan **ch = arg;
+    uintptr_t v = 0;
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(weft_chan_send(ch[0], (void *)v, -1), 0);
+        void *back;
+        ck_assert_int_eq(weft_chan_recv(ch[1], &back, -1), 0);
+        ck_assert_uint_eq((uintptr_t)back, v + 1);
+        v = (uintptr_t)back;
+    }
+    ck_assert_int_eq(weft_chan_close(ch[0]), 0);
+    return (void *)v;
+}
+
+START_TEST(unbuffered_channels_ping_pong_between_fibers)
+{
+    weft_chan *ch[2] = {weft_chan_new(0), weft_chan_new(0)};
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, chan_ponger, ch);
+    weft_future *f = weft_spawn(loop, chan_pinger, ch);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    void *r;
+    ck_assert_int_eq(weft_future_result(f, &r), 0);
+    ck_assert_uint_eq((uintptr_t)r, 1000);
+    weft_future_release(f);
+    weft_loop_free(loop);
+    ck_assert_int_eq(weft_chan_free(ch[0]), 0);
+    ck_assert_int_eq(weft_chan_free(ch[1]), 0);
+}
+END_TEST
+
+START_TEST(a_closed_channel_drains_then_reports_epipe)
+{
+    weft_chan *ch = weft_chan_new(3);
+    for (uintptr_t i = 1; i <= 3; i++)
+        ck_assert_int_eq(weft_chan_send(ch, (void *)i, 0), 0);
+    ck_assert_int_eq(weft_chan_send(ch, (void *)4, 0), -ETIMEDOUT); /* full */
+    ck_assert_int_eq(weft_chan_send(ch, (void *)4, 10), -ETIMEDOUT);
+    ck_assert_int_eq(weft_chan_close(ch), 0);
+    ck_assert_int_eq(weft_chan_close(ch), -EPIPE);
+    ck_assert_int_eq(weft_chan_send(ch, (void *)5, 0), -EPIPE);
+    for (uintptr_t i = 1; i <= 3; i++) {
+        void *v;
+        ck_assert_int_eq(weft_chan_recv(ch, &v, 0), 0);
+        ck_assert_uint_eq((uintptr_t)v, i);
+    }
+    ck_assert_int_eq(weft_chan_recv(ch, NULL, -1), -EPIPE);
+    ck_assert_int_eq(weft_chan_free(ch), 0);
+    weft_chan *u = weft_chan_new(0);
+    ck_assert_int_eq(weft_chan_recv(u, NULL, 10), -ETIMEDOUT); /* a thread */
+    ck_assert_int_eq(weft_chan_free(u), 0);
+    ck_assert_int_eq(weft_chan_send(NULL, NULL, 0), -EINVAL);
+}
+END_TEST
+
+/* A producer thread, two consumer fibers, 1,000,000 items. */
+struct prod {
+    weft_chan *ch;
+    long n;
+};
+
+static void *producer_thread(void *arg)
+{
+    struct prod *p = arg;
+    for (long i = 1; i <= p->n; i++)
+        ck_assert_int_eq(weft_chan_send(p->ch, (void *)(uintptr_t)i, -1), 0);
+    ck_assert_int_eq(weft_chan_close(p->ch), 0);
+    return NULL;
+}
+
+static void *summer(void *arg)
+{
+    weft_chan *ch = arg;
+    uint64_t sum = 0;
+    long count = 0;
+    void *v;
+    int rc;
+    while ((rc = weft_chan_recv(ch, &v, -1)) == 0) {
+        sum += (uintptr_t)v;
+        count++;
+    }
+    ck_assert_int_eq(rc, -EPIPE);
+    ck_assert_int_gt(count, 0);
+    return (void *)(uintptr_t)sum;
+}
+
+START_TEST(a_producer_thread_feeds_two_consumer_fibers_a_million_items)
+{
+    struct prod p = {weft_chan_new(64), scaled(1000000, 50000)};
+    weft_loop *loop = weft_loop_new();
+    weft_future *a = weft_spawn(loop, summer, p.ch);
+    weft_future *b = weft_spawn(loop, summer, p.ch);
+    pthread_t th;
+    pthread_create(&th, NULL, producer_thread, &p);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    pthread_join(th, NULL);
+    void *sa, *sb;
+    ck_assert_int_eq(weft_future_result(a, &sa), 0);
+    ck_assert_int_eq(weft_future_result(b, &sb), 0);
+    uint64_t n = (uint64_t)p.n;
+    ck_assert_uint_eq((uintptr_t)sa + (uintptr_t)sb, n * (n + 1) / 2);
+    weft_future_release(a);
+    weft_future_release(b);
+    weft_loop_free(loop);
+    ck_assert_int_eq(weft_chan_free(p.ch), 0);
+}
+END_TEST
+
+/* Fibers of two loops in two threads, and a plain thread, on one
+ * unbuffered channel. */
+static void *relay(void *arg)
+{
+    weft_chan **ch = arg;
+    void *v;
+    for (int i = 0; i < 2000; i++) {
+        ck_assert_int_eq(weft_chan_recv(ch[0], &v, -1), 0);
+        ck_assert_int_eq(weft_chan_send(ch[1], v, -1), 0);
+    }
+    return NULL;
+}
+
+START_TEST(channels_connect_fibers_of_different_loops_and_threads)
+{
+    /* plain thread -> in -> fiber of loop a -> mid -> fiber of loop b ->
+     * out -> plain thread, all unbuffered. */
+    weft_chan *in = weft_chan_new(0), *mid = weft_chan_new(0),
+              *out = weft_chan_new(0);
+    weft_loop *a, *b;
+    ck_assert_int_eq(weft_loop_start_thread(&a), 0);
+    ck_assert_int_eq(weft_loop_start_thread(&b), 0);
+    weft_chan *ach[2] = {in, mid}, *bch[2] = {mid, out};
+    weft_future *fa = weft_submit(a, relay, ach);
+    weft_future *fb = weft_submit(b, relay, bch);
+    for (uintptr_t i = 0; i < 2000; i++) {
+        ck_assert_int_eq(weft_chan_send(in, (void *)i, 5000), 0);
+        void *v;
+        ck_assert_int_eq(weft_chan_recv(out, &v, 5000), 0);
+        ck_assert_uint_eq((uintptr_t)v, i);
+    }
+    ck_assert_int_eq(weft_await(fa, NULL), 0);
+    ck_assert_int_eq(weft_await(fb, NULL), 0);
+    weft_future_release(fa);
+    weft_future_release(fb);
+    ck_assert_int_eq(weft_loop_join_thread(a), 0);
+    ck_assert_int_eq(weft_loop_join_thread(b), 0);
+    ck_assert_int_eq(weft_chan_free(in), 0);
+    ck_assert_int_eq(weft_chan_free(mid), 0);
+    ck_assert_int_eq(weft_chan_free(out), 0);
+}
+END_TEST
+
+static void chan_after_free_child(void *arg)
+{
+    (void)arg;
+    setenv("WEFT_DEBUG", "1", 1);
+    weft_chan *ch = weft_chan_new(1);
+    weft_chan_free(ch);
+    int a = weft_chan_send(ch, NULL, 0);
+    int b = weft_chan_recv(ch, NULL, -1); /* must not hang */
+    _exit(a == -EINVAL && b == -EINVAL ? 0 : 1);
+}
+
+START_TEST(a_channel_used_after_free_is_named_in_debug_mode)
+{
+    char out[512];
+    int st = run_child(chan_after_free_child, NULL, out, sizeof out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
+                  st, out);
+    ck_assert_ptr_nonnull(strstr(
+        out, "weft: weft_chan_send: channel "));
+    ck_assert_ptr_nonnull(strstr(out, "used after weft_chan_free"));
+}
+END_TEST
+
+/* ---- cancelling each kind of wait ---- */
+
+static weft_mutex *cmu;
+static weft_cond *ccv;
+static weft_sem *csem;
+static weft_event *cev;
+static weft_chan *cch_s, *cch_r; /* nobody receives / sends on them */
+static weft_mutex *cmu2;          /* the cond's mutex */
+static weft_future *cpromise;
+static int csock[2];
+
+enum { K_SLEEP, K_IO, K_AWAIT, K_MUTEX, K_COND, K_SEM, K_EVENT, K_SEND,
+       K_RECV, K_GATHER, K_NKINDS };
+static const char *kind_name[] = {"sleep", "io",  "await", "mutex",
+                                  "cond",  "sem", "event", "chan send",
+                                  "chan recv", "gather"};
+static int cleaned[K_NKINDS];
+
+static void *suspend_in(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    int rc = 0;
+    char c;
+    switch (k) {
+    case K_SLEEP:
+        rc = weft_sleep(100000);
+        break;
+    case K_IO:
+        rc = (int)weft_read(csock[0], &c, 1, -1);
+        break;
+    case K_AWAIT:
+        rc = weft_await(cpromise, NULL);
+        break;
+    case K_MUTEX:
+        rc = weft_mutex_lock(cmu, -1); /* held by the holder fiber */
+        break;
+    case K_COND:
+        ck_assert_int_eq(weft_mutex_lock(cmu2, -1), 0);
+        rc = weft_cond_wait(ccv, cmu2, -1);
+        ck_assert_int_eq(weft_mutex_unlock(cmu2), 0); /* held again */
+        break;
+    case K_SEM:
+        rc = weft_sem_acquire(csem, -1);
+        break;
+    case K_EVENT:
+        rc = weft_event_wait(cev, -1);
+        break;
+    case K_SEND:
+        rc = weft_chan_send(cch_s, NULL, -1);
+        break;
+    case K_RECV:
+        rc = weft_chan_recv(cch_r, NULL, -1);
+        break;
+    case K_GATHER:
+        rc = weft_gather(&cpromise, 1, NULL, NULL, WEFT_GATHER_ALL);
+        break;
+    }
+    if (rc == -ECANCELED)
+        cleaned[k]++; /* it came back from its suspension point */
+    return WEFT_ERR_PTR(rc);
+}
+
+static void *holder(void *arg)
+{
+    (void)arg;
+    weft_mutex_lock(cmu, -1);
+    weft_sleep(50); /* holds it while the others are cancelled */
+    weft_mutex_unlock(cmu);
+    return NULL;
+}
+
+static void *canceller(void *arg)
+{
+    weft_future **fs = arg;
+    weft_sleep(10);
+    for (int k = 0; k < K_NKINDS; k++)
+        ck_assert_int_eq(weft_cancel(fs[k]), 0);
+    return NULL;
+}
+
+START_TEST(every_kind_of_suspended_fiber_can_be_cancelled)
+{
+    cmu = weft_mutex_new();
+    cmu2 = weft_mutex_new();
+    ccv = weft_cond_new();
+    cch_s = weft_chan_new(0);
+    cch_r = weft_chan_new(0);
+    csem = weft_sem_new(0);
+    cev = weft_event_new();
+    cpromise = weft_future_new();
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, csock), 0);
+    memset(cleaned, 0, sizeof cleaned);
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, holder, NULL);
+    weft_future *fs[K_NKINDS];
+    for (int k = 0; k < K_NKINDS; k++)
+        fs[k] = weft_spawn(loop, suspend_in, (void *)(intptr_t)k);
+    weft_go(loop, canceller, fs);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    for (int k = 0; k < K_NKINDS; k++) {
+        ck_assert_msg(cleaned[k] == 1, "%s: not cancelled", kind_name[k]);
+        ck_assert_int_eq(weft_future_result(fs[k], NULL), -ECANCELED);
+        weft_future_release(fs[k]);
+    }
+    weft_loop_free(loop);
+    close(csock[0]);
+    close(csock[1]);
+    ck_assert_int_eq(weft_chan_free(cch_s), 0);
+    ck_assert_int_eq(weft_chan_free(cch_r), 0);
+    ck_assert_int_eq(weft_mutex_free(cmu2), 0);
+    weft_future_release(cpromise);
+    ck_assert_int_eq(weft_mutex_free(cmu), 0);
+    ck_assert_int_eq(weft_cond_free(ccv), 0);
+    ck_assert_int_eq(weft_sem_free(csem), 0);
+    ck_assert_int_eq(weft_event_free(cev), 0);
+}
+END_TEST
+
+/* Two fibers each waiting for the other's mutex: -EDEADLK, not a hang;
+ * freeing the loop cancels them and their cleanup unlocks. */
+static weft_mutex *dm[2];
+static void *crosser(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    ck_assert_int_eq(weft_mutex_lock(dm[i], -1), 0);
+    weft_yield();
+    int rc = weft_mutex_lock(dm[1 - i], -1);
+    ck_assert_int_eq(rc, -ECANCELED);
+    ck_assert_int_eq(weft_mutex_unlock(dm[i]), 0);
+    return WEFT_ERR_PTR(rc);
+}
+
+START_TEST(a_mutex_deadlock_is_reported_by_run)
+{
+    dm[0] = weft_mutex_new();
+    dm[1] = weft_mutex_new();
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, crosser, (void *)0);
+    weft_go(loop, crosser, (void *)1);
+    ck_assert_int_eq(weft_loop_run(loop), -EDEADLK);
+    weft_loop_free(loop);
+    ck_assert_int_eq(weft_mutex_free(dm[0]), 0);
+    ck_assert_int_eq(weft_mutex_free(dm[1]), 0);
+}
+END_TEST
+
+static Suite *sync_suite(void)
+{
+    Suite *s = suite_create("sync");
+    TCase *tc = tcase_create("sync");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, mutex_hands_off_in_fifo_order_without_barging);
+    tcase_add_test(tc, mutex_misuse_gets_an_error);
+    tcase_add_test(tc, cond_wakes_waiters_and_they_hold_the_mutex_again);
+    tcase_add_test(tc, semaphore_bounds_how_many_fibers_are_inside);
+    tcase_add_test(tc, event_set_wakes_every_waiter);
+    tcase_add_test(tc, unbuffered_channels_ping_pong_between_fibers);
+    tcase_add_test(tc, a_closed_channel_drains_then_reports_epipe);
+    tcase_add_test(tc,
+                   a_producer_thread_feeds_two_consumer_fibers_a_million_items);
+    tcase_add_test(tc, channels_connect_fibers_of_different_loops_and_threads);
+    tcase_add_test(tc, a_channel_used_after_free_is_named_in_debug_mode);
+    tcase_add_test(tc, every_kind_of_suspended_fiber_can_be_cancelled);
+    tcase_add_test(tc, a_mutex_deadlock_is_reported_by_run);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(sync_suite());
+}

@@ -413,15 +413,17 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
         if (rc < 0)
             break;
     }
+    if (rc < 0 && done(fs, n, ctx))
+        rc = 0; /* it came true as the time ran out */
     for (size_t i = 0; i < n; i++) {
         weft__future_remove_waiter(fs[i], &ws[i]);
-        weft_future_release(fs[i]);
+        weft_future_release(fs[i]); /* maybe the last: not used after */
     }
     if (fib == NULL)
         weft__tpark_destroy(&tp);
-    if (ws != &one && ws != &fib->fw)
+    if (n > 1)
         weft__free(ws, n * sizeof *ws);
-    return rc < 0 && done(fs, n, ctx) ? 0 : rc;
+    return rc;
 }
 
 static bool all_done(weft_future *const *fs, size_t n, void *ctx)

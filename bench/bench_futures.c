@@ -65,7 +65,9 @@ static struct {
     int turn; /* whose turn: 0 or 1; 2 = stop */
     long n;
 } hand = {PTHREAD_MUTEX_INITIALIZER,
-          {PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER}, 0, 0};
+          {PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER},
+          0,
+          0};
 
 static void *hand_partner(void *arg)
 {
@@ -131,8 +133,14 @@ static struct {
     pthread_cond_t req, resp;
     bool has_req, has_resp, stop;
     uintptr_t in, out;
-} rr = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-        PTHREAD_COND_INITIALIZER, false, false, false, 0, 0};
+} rr = {PTHREAD_MUTEX_INITIALIZER,
+        PTHREAD_COND_INITIALIZER,
+        PTHREAD_COND_INITIALIZER,
+        false,
+        false,
+        false,
+        0,
+        0};
 
 static void *rr_server(void *arg)
 {
@@ -255,9 +263,9 @@ int main(void)
     printf("\n# targets (issue 4), measured in this run\n");
     pass &= bench_target("unbuffered chan ping-pong, two fibers (ns)", m_ch,
                          "<=", 50);
-    pass &= bench_target("submit+await / pthread request-response",
-                         m_sa / m_rq, "<=", 2.0);
-    pass &= bench_target("call_soon_threadsafe (M calls/s)", m_cs / 1e6,
-                         ">=", 2.0);
+    pass &= bench_target("submit+await / pthread request-response", m_sa / m_rq,
+                         "<=", 2.0);
+    pass &=
+        bench_target("call_soon_threadsafe (M calls/s)", m_cs / 1e6, ">=", 2.0);
     return pass ? 0 : 2;
 }

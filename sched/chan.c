@@ -50,7 +50,7 @@ struct weft_chan {
     struct cq sendq, recvq; /* waiting senders, receivers: FIFO */
 };
 
-static void lock(weft_chan *ch)
+static inline void lock(weft_chan *ch)
 {
     for (unsigned spins = 0;; spins++) {
         if (!atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire))
@@ -65,7 +65,7 @@ static void lock(weft_chan *ch)
     }
 }
 
-static void unlock(weft_chan *ch)
+static inline void unlock(weft_chan *ch)
 {
     atomic_store_explicit(&ch->lock, 0, memory_order_release);
 }
@@ -190,18 +190,23 @@ static bool chan_unlink(struct weft__fiber *f)
     return pending;
 }
 
-/* Fills in how the caller waits: a fiber parks, a plain thread blocks on
- * tp. 0, or -EDEADLK on a loop's thread outside its fibers (blocking
- * there would freeze the loop). */
+/* Under ch's lock: fills in how the caller waits (a fiber parks, a plain
+ * thread blocks on tp). 0, or -EDEADLK on a loop's thread outside its
+ * fibers: blocking there would freeze the loop. */
 static int waiter_init(struct cwaiter *w, weft_chan *ch, void *item,
                        struct weft__tpark *tp)
 {
-    *w = (struct cwaiter){.ch = ch, .item = item};
+    w->ch = ch;
+    w->item = item;
+    w->rc = 0;
+    w->done = false;
+    w->tp = NULL;
     w->fiber = weft__fiber_current();
     if (w->fiber != NULL) {
         w->loop = w->fiber->loop;
         return 0;
     }
+    w->loop = NULL;
     if (weft__loop_tls != NULL)
         return -EDEADLK;
     weft__tpark_init(tp);
@@ -235,8 +240,10 @@ static int block(weft_chan *ch, struct cq *q, struct cwaiter *w,
     return rc;
 }
 
-static int64_t deadline_for(int64_t timeout_ms)
+static inline int64_t deadline_for(int64_t timeout_ms)
 {
+    if (timeout_ms < 0)
+        return -1;
     struct weft__fiber *f = weft__fiber_current();
     return weft__deadline(f ? weft__loop_now(f->loop) : weft__now_ns(),
                           timeout_ms);
@@ -247,6 +254,7 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
     int rc = usable(ch, "weft_chan_send");
     if (rc < 0)
         return rc;
+    int64_t deadline = deadline_for(timeout_ms);
     lock(ch);
     if (ch->closed) {
         unlock(ch);
@@ -264,22 +272,11 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
         unlock(ch);
         return 0;
     }
-    unlock(ch);
-    if (timeout_ms == 0)
-        return -ETIMEDOUT;
     struct cwaiter w;
     struct weft__tpark tp;
-    rc = waiter_init(&w, ch, item, &tp);
-    if (rc < 0)
-        return rc;
-    int64_t deadline = deadline_for(timeout_ms);
-    lock(ch);
-    /* The world may have changed while unlocked: look again. */
-    if (ch->closed || ch->recvq.head != NULL || ch->len < ch->cap) {
+    if (timeout_ms == 0 || (rc = waiter_init(&w, ch, item, &tp)) < 0) {
         unlock(ch);
-        if (w.tp)
-            weft__tpark_destroy(w.tp);
-        return weft_chan_send(ch, item, timeout_ms);
+        return timeout_ms == 0 ? -ETIMEDOUT : rc;
     }
     return block(ch, &ch->sendq, &w, deadline);
 }
@@ -289,52 +286,39 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
     int rc = usable(ch, "weft_chan_recv");
     if (rc < 0)
         return rc;
+    int64_t deadline = deadline_for(timeout_ms);
     void *got;
     lock(ch);
+    struct cwaiter *s = ch->sendq.head;
     if (ch->len > 0) {
         got = ch->buf[ch->head];
         ch->head = (ch->head + 1) % ch->cap;
         ch->len--;
-        struct cwaiter *s = ch->sendq.head;
         if (s != NULL) { /* a sender waits for room: take its item */
             ch->buf[(ch->head + ch->len++) % ch->cap] = s->item;
             complete(&ch->sendq, s, 0);
         }
-        unlock(ch);
-        goto out;
-    }
-    struct cwaiter *s = ch->sendq.head;
-    if (s != NULL) { /* unbuffered: take it from the sender */
+    } else if (s != NULL) { /* unbuffered: take it from the sender */
         got = s->item;
         complete(&ch->sendq, s, 0);
-        unlock(ch);
-        goto out;
-    }
-    if (ch->closed) {
+    } else if (ch->closed) {
         unlock(ch);
         return -EPIPE;
+    } else {
+        struct cwaiter w;
+        struct weft__tpark tp;
+        if (timeout_ms == 0 || (rc = waiter_init(&w, ch, NULL, &tp)) < 0) {
+            unlock(ch);
+            return timeout_ms == 0 ? -ETIMEDOUT : rc;
+        }
+        rc = block(ch, &ch->recvq, &w, deadline);
+        if (rc < 0)
+            return rc;
+        if (item != NULL)
+            *item = w.item;
+        return 0;
     }
     unlock(ch);
-    if (timeout_ms == 0)
-        return -ETIMEDOUT;
-    struct cwaiter w;
-    struct weft__tpark tp;
-    rc = waiter_init(&w, ch, NULL, &tp);
-    if (rc < 0)
-        return rc;
-    int64_t deadline = deadline_for(timeout_ms);
-    lock(ch);
-    if (ch->closed || ch->len > 0 || ch->sendq.head != NULL) {
-        unlock(ch);
-        if (w.tp)
-            weft__tpark_destroy(w.tp);
-        return weft_chan_recv(ch, item, timeout_ms);
-    }
-    rc = block(ch, &ch->recvq, &w, deadline);
-    if (rc < 0)
-        return rc;
-    got = w.item;
-out:
     if (item != NULL)
         *item = got;
     return 0;

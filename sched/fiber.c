@@ -15,12 +15,6 @@
 
 #include "internal.h"
 
-struct weft__fiber *weft__fiber_current(void)
-{
-    struct weft_loop *loop = weft__loop_tls;
-    return loop ? loop->current : NULL;
-}
-
 static void all_add(struct weft_loop *loop, struct weft__fiber *f)
 {
     f->prev_all = NULL;
@@ -239,7 +233,8 @@ void weft__wake(struct weft__fiber *f, int rc)
     if (f->state != WEFT__FIBER_PARKED)
         return;
     struct weft_loop *loop = f->loop;
-    weft__timer_disarm(loop, &f->timeout);
+    if (f->timeout.idx != WEFT__IDLE)
+        weft__timer_disarm(loop, &f->timeout);
     loop->nparked--;
     if (f->wait == WEFT__WAIT_FD)
         loop->nfdwait--;

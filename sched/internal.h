@@ -174,8 +174,7 @@ int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
 void weft__wake(struct weft__fiber *f, int rc);
 /* Loop thread: cancels f (see weft_cancel). */
 void weft__fiber_cancel(struct weft__fiber *f);
-/* The running fiber of this thread's loop, or NULL. */
-struct weft__fiber *weft__fiber_current(void);
+
 /* Creates a fiber and queues it. Its future is fut (weft_submit's, whose
  * reference passes to the loop) or a new one, with a reference for the
  * caller if with_future. NULL and errno. */
@@ -274,6 +273,13 @@ static inline int64_t weft__loop_now(struct weft_loop *loop)
 
 /* The loop bound to this thread, or NULL. */
 extern WEFT_TLS struct weft_loop *weft__loop_tls;
+
+/* The running fiber of this thread's loop, or NULL. */
+static inline struct weft__fiber *weft__fiber_current(void)
+{
+    struct weft_loop *loop = weft__loop_tls;
+    return loop ? loop->current : NULL;
+}
 
 /* Any thread: queues cb(arg) to run on loop's thread and wakes it.
  * 0 or -ENOMEM. */

@@ -167,7 +167,7 @@ WEFT_API bool weft_in_fiber(void);
 /* The running fiber's name, or NULL outside fibers. */
 WEFT_API const char *weft_fiber_name(void);
 
-/* ---- Futures (the part the loop needs; the full layer builds on it) ----
+/* ---- Futures ----
  * A future is pending, then done with a result or an error (negative
  * errno). Reference counted and thread-safe; a task's future is done when
  * its fiber returns: failed with e if it returned WEFT_ERR_PTR(e). */

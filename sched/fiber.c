@@ -132,117 +132,12 @@ void weft__fiber_run(struct weft__fiber *f)
         fiber_finish(x, x->co->result);
 }
 
-/* True when a fiber may start the next batch itself, without a trip
- * through the loop: nothing but ready fibers is waiting for the loop. */
-static bool may_refill(struct weft_loop *loop)
-{
-    return (loop->nfdwait | loop->nheap | loop->calls_len | loop->nemfile |
-            atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
-            (uintptr_t)loop->until | (size_t)loop->embedded |
-            (size_t)loop->closing |
-            (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
-           0;
-}
-
-/* The running fiber f has queued or parked itself: switch to the next
- * fiber of the batch, or back to the loop. Returns when f runs again. */
-static void switch_away(struct weft__fiber *f)
-{
-    struct weft_loop *loop = f->loop;
-    struct weft__fiber *next = loop->batch;
-    if (next == NULL && loop->runq_head != NULL && may_refill(loop)) {
-        next = loop->batch = loop->runq_head;
-        loop->runq_head = loop->runq_tail = NULL;
-        loop->now_valid = false; /* a new iteration, in effect */
-    }
-    if (next == f) { /* alone: keep running */
-        loop->batch = f->next;
-        f->state = WEFT__FIBER_RUNNING;
-        loop->nran++;
-        return;
-    }
-    if (next != NULL && next->co != NULL) {
-        loop->batch = next->next;
-        next->state = WEFT__FIBER_RUNNING;
-        loop->current = next;
-        loop->nran++;
-        weft__coro_transfer(f->co, next->co);
-        return;
-    }
-    weft_coro_yield(); /* to the loop: it starts new fibers itself */
-}
-
-/* ---- parking ---- */
-
-static void park_timeout(void *arg)
+void weft__park_timeout(void *arg)
 {
     struct weft__fiber *f = arg;
     if (f->unlink && !f->unlink(f))
         return; /* completed meanwhile: that wake is on its way */
     weft__wake(f, -ETIMEDOUT);
-}
-
-static void clear_wait(struct weft__fiber *f)
-{
-    f->wait = WEFT__WAIT_NONE;
-    f->wait_obj = NULL;
-    f->unlink = NULL;
-}
-
-int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
-               int64_t deadline, weft__unlink_fn *unlink)
-{
-    struct weft_loop *loop = f->loop;
-    f->wait = wait;
-    f->wait_obj = wait_obj;
-    f->unlink = unlink;
-    bool timed = deadline >= 0;
-    if ((f->cancel || loop->closing) && !f->nocancel) {
-        if (unlink == NULL || unlink(f)) {
-            f->cancel = false;
-            clear_wait(f);
-            return -ECANCELED;
-        }
-        /* It completed under us and its wake is on its way: wait for
-         * that; the cancellation stays pending for the next park. */
-        f->cancel = true;
-        timed = false;
-    }
-    if (timed) {
-        f->timeout.cb = park_timeout;
-        f->timeout.arg = f;
-        f->timeout.user = false;
-        if (weft__timer_arm(loop, &f->timeout, deadline) < 0 &&
-            (unlink == NULL || unlink(f))) {
-            clear_wait(f);
-            return -ENOMEM;
-        }
-    }
-    f->state = WEFT__FIBER_PARKED;
-    loop->nparked++;
-    if (wait == WEFT__WAIT_FD)
-        loop->nfdwait++;
-    else if (wait == WEFT__WAIT_EMFILE)
-        loop->nemfile++;
-    switch_away(f);
-    return f->wake_rc;
-}
-
-void weft__wake(struct weft__fiber *f, int rc)
-{
-    if (f->state != WEFT__FIBER_PARKED)
-        return;
-    struct weft_loop *loop = f->loop;
-    if (f->timeout.idx != WEFT__IDLE)
-        weft__timer_disarm(loop, &f->timeout);
-    loop->nparked--;
-    if (f->wait == WEFT__WAIT_FD)
-        loop->nfdwait--;
-    else if (f->wait == WEFT__WAIT_EMFILE)
-        loop->nemfile--;
-    clear_wait(f);
-    f->wake_rc = rc;
-    weft__runq_push(loop, f);
 }
 
 void weft__fiber_cancel(struct weft__fiber *f)
@@ -308,7 +203,7 @@ int weft_yield(void)
         return -ECANCELED;
     }
     weft__runq_push(f->loop, f);
-    switch_away(f);
+    weft__switch_away(f);
     return 0;
 }
 

@@ -167,11 +167,15 @@ struct weft__fiber {
 /* Parks the running fiber until weft__wake(f, rc) (returns rc), its
  * deadline passes (-ETIMEDOUT; deadline < 0: none) or it is cancelled
  * (-ECANCELED). A pending cancellation returns -ECANCELED at once. The
- * caller has linked f into what it waits on; unlink undoes that. */
-int weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
-               int64_t deadline, weft__unlink_fn *unlink);
+ * caller has linked f into what it waits on; unlink undoes that. Inline,
+ * below the loop's definition: every wait in weft goes through it. */
+static inline int weft__park(struct weft__fiber *f, unsigned wait,
+                             void *wait_obj, int64_t deadline,
+                             weft__unlink_fn *unlink);
 /* Loop thread: ends f's park with rc (no-op unless parked). */
-void weft__wake(struct weft__fiber *f, int rc);
+static inline void weft__wake(struct weft__fiber *f, int rc);
+/* The timer callback of a park's deadline. */
+void weft__park_timeout(void *arg);
 /* Loop thread: cancels f (see weft_cancel). */
 void weft__fiber_cancel(struct weft__fiber *f);
 
@@ -229,7 +233,6 @@ struct weft_loop {
     struct weft__fiber *current; /* running fiber or NULL */
     struct weft__fiber *fibers;  /* every live fiber */
     size_t nfibers;              /* live fibers */
-    size_t nparked;              /* of them, parked */
     size_t nfdwait;              /* parked on fds */
     size_t nemfile;              /* parked in accept backoff */
     struct weft__fiber *emfile_waiters; /* them (fd_next links) */
@@ -298,6 +301,110 @@ static inline void weft__runq_push(struct weft_loop *loop,
         loop->runq_tail ? &loop->runq_tail->next : &loop->runq_head;
     *link = f;
     loop->runq_tail = f;
+}
+
+/* ---- parking and waking: the hot path of every wait ---- */
+
+/* True when a fiber may start the next batch itself, without a trip
+ * through the loop: nothing but ready fibers is waiting for the loop. */
+static inline bool weft__may_refill(struct weft_loop *loop)
+{
+    return (loop->nfdwait | loop->nheap | loop->calls_len | loop->nemfile |
+            atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
+            (uintptr_t)loop->until | (size_t)loop->embedded |
+            (size_t)loop->closing |
+            (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
+           0;
+}
+
+/* The running fiber f has queued or parked itself: switch to the next
+ * fiber of the batch, or back to the loop. Returns when f runs again. */
+static inline void weft__switch_away(struct weft__fiber *f)
+{
+    struct weft_loop *loop = f->loop;
+    struct weft__fiber *next = loop->batch;
+    if (next == NULL && loop->runq_head != NULL && weft__may_refill(loop)) {
+        next = loop->batch = loop->runq_head;
+        loop->runq_head = loop->runq_tail = NULL;
+        loop->now_valid = false; /* a new iteration, in effect */
+    }
+    if (next == f) { /* alone: keep running */
+        loop->batch = f->next;
+        f->state = WEFT__FIBER_RUNNING;
+        loop->nran++;
+        return;
+    }
+    if (next != NULL && next->co != NULL) {
+        loop->batch = next->next;
+        next->state = WEFT__FIBER_RUNNING;
+        loop->current = next;
+        loop->nran++;
+        weft__coro_transfer(f->co, next->co);
+        return;
+    }
+    weft_coro_yield(); /* to the loop: it starts new fibers itself */
+}
+
+static inline void weft__clear_wait(struct weft__fiber *f)
+{
+    f->wait = WEFT__WAIT_NONE;
+    f->wait_obj = NULL;
+    f->unlink = NULL;
+}
+
+static inline int weft__park(struct weft__fiber *f, unsigned wait,
+                             void *wait_obj, int64_t deadline,
+                             weft__unlink_fn *unlink)
+{
+    struct weft_loop *loop = f->loop;
+    f->wait = wait;
+    f->wait_obj = wait_obj;
+    f->unlink = unlink;
+    bool timed = deadline >= 0;
+    if (WEFT_UNLIKELY((f->cancel || loop->closing) && !f->nocancel)) {
+        if (unlink == NULL || unlink(f)) {
+            f->cancel = false;
+            weft__clear_wait(f);
+            return -ECANCELED;
+        }
+        /* It completed under us and its wake is on its way: wait for
+         * that; the cancellation stays pending for the next park. */
+        f->cancel = true;
+        timed = false;
+    }
+    if (timed) {
+        f->timeout.cb = weft__park_timeout;
+        f->timeout.arg = f;
+        f->timeout.user = false;
+        if (weft__timer_arm(loop, &f->timeout, deadline) < 0 &&
+            (unlink == NULL || unlink(f))) {
+            weft__clear_wait(f);
+            return -ENOMEM;
+        }
+    }
+    f->state = WEFT__FIBER_PARKED;
+    if (wait == WEFT__WAIT_FD)
+        loop->nfdwait++;
+    else if (wait == WEFT__WAIT_EMFILE)
+        loop->nemfile++;
+    weft__switch_away(f);
+    return f->wake_rc;
+}
+
+static inline void weft__wake(struct weft__fiber *f, int rc)
+{
+    if (f->state != WEFT__FIBER_PARKED)
+        return;
+    struct weft_loop *loop = f->loop;
+    if (f->timeout.idx != WEFT__IDLE)
+        weft__timer_disarm(loop, &f->timeout);
+    if (f->wait == WEFT__WAIT_FD)
+        loop->nfdwait--;
+    else if (f->wait == WEFT__WAIT_EMFILE)
+        loop->nemfile--;
+    weft__clear_wait(f);
+    f->wake_rc = rc;
+    weft__runq_push(loop, f);
 }
 
 /* ---- futures (sched/future.c) ---- */

@@ -325,6 +325,42 @@ START_TEST(calls_from_other_threads_run_in_order_with_one_wake_up)
 }
 END_TEST
 
+/* A done-callback registered by a fiber runs on that fiber's loop, even
+ * when another thread completes the future. */
+static pthread_t cb_thread;
+static void note_thread(weft_future *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    cb_thread = pthread_self();
+}
+
+static void *register_and_wait(void *arg)
+{
+    weft_future *p = arg;
+    ck_assert_int_eq(weft_future_on_done(p, note_thread, p), 0);
+    ck_assert_int_eq(weft_await(p, NULL), 0);
+    weft_sleep(1); /* the callback is queued on this loop */
+    return NULL;
+}
+
+START_TEST(done_callbacks_run_on_the_registering_loop_across_threads)
+{
+    weft_future *p = weft_future_new();
+    weft_loop *loop = weft_loop_new();
+    weft_future *f = weft_spawn(loop, register_and_wait, p);
+    pthread_t th;
+    pthread_create(&th, NULL, resolve_soon, p);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    pthread_join(th, NULL);
+    ck_assert(pthread_equal(cb_thread, pthread_self()));
+    ck_assert_int_eq(weft_future_result(f, NULL), 0);
+    weft_future_release(f);
+    weft_future_release(p);
+    weft_loop_free(loop);
+}
+END_TEST
+
 /* ---- many submitters ---- */
 
 struct submitter {
@@ -534,6 +570,8 @@ static Suite *futures_suite(void)
     tcase_add_test(tc, submit_runs_a_fiber_on_a_loop_in_its_own_thread);
     tcase_add_test(tc, fibers_await_tasks_of_other_loops);
     tcase_add_test(tc, calls_from_other_threads_run_in_order_with_one_wake_up);
+    tcase_add_test(tc,
+                   done_callbacks_run_on_the_registering_loop_across_threads);
     tcase_add_test(tc, four_threads_submit_a_hundred_thousand_fibers_each);
     tcase_add_test(tc, blocking_jobs_run_beside_a_loop_that_keeps_ticking);
     tcase_add_test(tc, the_default_executor_is_made_on_first_use);

@@ -107,15 +107,15 @@ static void wake_remote(void *arg)
 }
 
 /* Under ch's lock: w's wait is over with rc. */
-static void complete(struct cq *q, struct cwaiter *w, int rc)
+static inline void complete(struct cq *q, struct cwaiter *w, int rc)
 {
     cq_del(q, w);
     w->done = true;
     w->rc = rc;
-    if (w->tp != NULL)
-        weft__tpark_wake(w->tp, rc);
-    else if (w->loop == weft__loop_tls)
+    if (WEFT_LIKELY(w->loop == weft__loop_tls && w->loop != NULL))
         weft__wake(w->fiber, rc); /* our own loop: just queue it */
+    else if (w->tp != NULL)
+        weft__tpark_wake(w->tp, rc);
     else if (weft__loop_post(w->loop, wake_remote, w) < 0)
         out_of_memory();
 }
@@ -249,6 +249,21 @@ static inline int64_t deadline_for(int64_t timeout_ms)
                           timeout_ms);
 }
 
+/* A send's waiting half, apart so that a send that hands over or buffers
+ * carries no waiter in its frame. Called with ch locked. */
+__attribute__((noinline)) static int send_wait(weft_chan *ch, void *item,
+                                               int64_t deadline)
+{
+    struct cwaiter w;
+    struct weft__tpark tp;
+    int rc = waiter_init(&w, ch, item, &tp);
+    if (rc < 0) {
+        unlock(ch);
+        return rc;
+    }
+    return block(ch, &ch->sendq, &w, deadline);
+}
+
 int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
 {
     int rc = usable(ch, "weft_chan_send");
@@ -272,13 +287,11 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
         unlock(ch);
         return 0;
     }
-    struct cwaiter w;
-    struct weft__tpark tp;
-    if (timeout_ms == 0 || (rc = waiter_init(&w, ch, item, &tp)) < 0) {
+    if (timeout_ms == 0) {
         unlock(ch);
-        return timeout_ms == 0 ? -ETIMEDOUT : rc;
+        return -ETIMEDOUT;
     }
-    return block(ch, &ch->sendq, &w, deadline);
+    return send_wait(ch, item, deadline);
 }
 
 int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)

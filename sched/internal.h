@@ -83,12 +83,13 @@ enum weft__fiber_state {
 enum weft__wait {
     WEFT__WAIT_NONE,
     WEFT__WAIT_SLEEP,   /* a timer only */
-    WEFT__WAIT_FD,      /* a descriptor: the kernel can wake it */
     WEFT__WAIT_FUTURE,  /* a future (wait_obj) */
     WEFT__WAIT_FUTURES, /* several (wait_obj: struct weft__multiwait) */
-    WEFT__WAIT_EMFILE,  /* weft_accept backing off */
     WEFT__WAIT_SYNC,    /* a mutex, cond, semaphore or event of its loop */
     WEFT__WAIT_CHAN,    /* a channel: any thread may wake it */
+    /* Counted by the loop (nfdwait, nemfile): these two stay last. */
+    WEFT__WAIT_FD,     /* a descriptor: the kernel can wake it */
+    WEFT__WAIT_EMFILE, /* weft_accept backing off */
 };
 
 /* A plain thread's way to block: a flag under a private mutex, so that
@@ -383,10 +384,12 @@ static inline int weft__park(struct weft__fiber *f, unsigned wait,
         }
     }
     f->state = WEFT__FIBER_PARKED;
-    if (wait == WEFT__WAIT_FD)
-        loop->nfdwait++;
-    else if (wait == WEFT__WAIT_EMFILE)
-        loop->nemfile++;
+    if (WEFT_UNLIKELY(wait >= WEFT__WAIT_FD)) {
+        if (wait == WEFT__WAIT_FD)
+            loop->nfdwait++;
+        else if (wait == WEFT__WAIT_EMFILE)
+            loop->nemfile++;
+    }
     weft__switch_away(f);
     return f->wake_rc;
 }
@@ -398,11 +401,13 @@ static inline void weft__wake(struct weft__fiber *f, int rc)
     struct weft_loop *loop = f->loop;
     if (f->timeout.idx != WEFT__IDLE)
         weft__timer_disarm(loop, &f->timeout);
-    if (f->wait == WEFT__WAIT_FD)
-        loop->nfdwait--;
-    else if (f->wait == WEFT__WAIT_EMFILE)
-        loop->nemfile--;
-    weft__clear_wait(f);
+    if (WEFT_UNLIKELY(f->wait >= WEFT__WAIT_FD)) {
+        if (f->wait == WEFT__WAIT_FD)
+            loop->nfdwait--;
+        else if (f->wait == WEFT__WAIT_EMFILE)
+            loop->nemfile--;
+    }
+    /* wait, wait_obj and unlink stay stale: only read while parked. */
     f->wake_rc = rc;
     weft__runq_push(loop, f);
 }

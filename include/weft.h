@@ -135,6 +135,19 @@ WEFT_API int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms);
 WEFT_API int weft_loop_fd(weft_loop *loop);
 /* Any thread. Makes weft_loop_run return 0 after its current iteration. */
 WEFT_API int weft_loop_stop(weft_loop *loop);
+/* Debug mode (also WEFT_DEBUG=1 in the environment, for every new loop):
+ * fibers and callbacks that run longer than slow_ms without yielding are
+ * reported with their name and time; loop-bound calls from the wrong
+ * thread fail with -EPERM and a message naming the call and both threads;
+ * failed futures released without being awaited are reported; a
+ * deadlocked loop lists each blocked fiber and what it waits on; stack use
+ * above 75% is reported with the fiber's name and high-water mark; fibers
+ * still alive at weft_loop_free are listed. Reports go to stderr, one line
+ * each, starting "weft: ". Off, it costs one predictable branch. */
+WEFT_API int weft_loop_set_debug(weft_loop *loop, bool on);
+/* The slow threshold in milliseconds (default 100; also WEFT_SLOW_MS). */
+WEFT_API int weft_loop_set_slow_ms(weft_loop *loop, int64_t slow_ms);
+
 /* The calling thread's current loop (the one it runs or ran last and has
  * not freed), or NULL. */
 WEFT_API weft_loop *weft_loop_current(void);

@@ -97,9 +97,16 @@ static void fiber_finish(struct weft__fiber *f, void *result)
     struct weft_loop *loop = f->loop;
     f->state = WEFT__FIBER_DONE;
     all_del(loop, f);
+    int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;
+    if (WEFT_UNLIKELY(loop->debug) && err != 0) {
+        /* Keep its name: a report may need it after the fiber is gone. */
+        char buf[32];
+        f->fut->debug = true;
+        snprintf(f->fut->name, sizeof f->fut->name, "%s",
+                 weft__fiber_name(f, buf));
+    }
     if (f->co != NULL)
         weft_coro_free(f->co);
-    int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;
     weft__future_complete(f->fut, err ? NULL : result, err);
     weft_future_release(f->fut);
     weft__free(f, sizeof *f);
@@ -120,16 +127,25 @@ void weft__fiber_run(struct weft__fiber *f)
             fiber_finish(f, WEFT_ERR_PTR(-ENOMEM));
             return;
         }
+        if (WEFT_UNLIKELY(loop->debug))
+            weft__debug_paint_stack(f);
     }
     f->state = WEFT__FIBER_RUNNING;
     loop->current = f;
     loop->nran++;
+    if (WEFT_UNLIKELY(loop->debug))
+        weft__debug_slice_start(loop);
     weft_coro_resume(f->co, NULL);
     /* Back on the loop's stack: from f, or from a fiber f switched to. */
     struct weft__fiber *x = loop->current;
     loop->current = NULL;
-    if (weft_coro_done(x->co))
+    if (weft_coro_done(x->co)) {
+        if (WEFT_UNLIKELY(loop->debug)) {
+            weft__debug_slice_end(loop, x);
+            weft__debug_check_stack(x);
+        }
         fiber_finish(x, x->co->result);
+    }
 }
 
 void weft__park_timeout(void *arg)
@@ -164,6 +180,7 @@ static struct weft_loop *spawn_loop(weft_loop *loop)
         return NULL;
     }
     if (!weft__loop_is_mine(loop)) {
+        weft__debug_wrong_thread(loop, "weft_spawn", "the loop");
         errno = EPERM;
         return NULL;
     }

@@ -40,6 +40,7 @@ weft_future *weft__future_new(void)
     atomic_init(&f->done, false);
     pthread_mutex_init(&f->lock, NULL);
     f->magic = WEFT__FUTURE_LIVE;
+    f->debug = weft__debug() || (weft__loop_tls && weft__loop_tls->debug);
     return f;
 }
 
@@ -74,6 +75,10 @@ void weft_future_release(weft_future *f)
         return;
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (WEFT_UNLIKELY(f->debug) && !f->observed &&
+        atomic_load_explicit(&f->done, memory_order_acquire) && f->err != 0 &&
+        f->err != -ECANCELED)
+        weft__debug_unobserved(f);
     f->magic = WEFT__FUTURE_DEAD;
     if (weft__debug())
         return; /* quarantined: later misuse is caught for sure */
@@ -262,6 +267,7 @@ int weft_future_result(weft_future *f, void **out)
         return -EINVAL;
     if (!atomic_load_explicit(&f->done, memory_order_acquire))
         return -EAGAIN;
+    f->observed = true;
     if (f->err == 0 && out != NULL)
         *out = f->result;
     return f->err;
@@ -276,6 +282,7 @@ int weft_future_on_done(weft_future *f, void (*cb)(weft_future *, void *),
     struct weft__waiter *w = weft__zalloc(sizeof *w);
     if (w == NULL)
         return -ENOMEM;
+    f->observed = true; /* the callback is told the outcome */
     w->kind = WEFT__WAITER_CALLBACK;
     w->loop = loop;
     w->cb = cb;
@@ -292,6 +299,21 @@ int weft_future_on_done(weft_future *f, void (*cb)(weft_future *, void *),
 }
 
 /* ---- waiting: one future or several ---- */
+
+void weft__debug_unobserved(struct weft_future *f)
+{
+    int err = -f->err;
+    if (f->name[0] != '\0')
+        fprintf(stderr,
+                "weft: the future of fiber '%s' failed with %s (-%d) and was "
+                "released without being awaited\n",
+                f->name, strerror(err), err);
+    else
+        fprintf(stderr,
+                "weft: future %p failed with %s (-%d) and was released "
+                "without being awaited\n",
+                (void *)f, strerror(err), err);
+}
 
 void weft__tpark_init(struct weft__tpark *p)
 {
@@ -472,7 +494,7 @@ static int check_inputs(weft_future *const *fs, size_t n)
 
 static bool failed(weft_future *f)
 {
-    return weft_future_done(f) && weft_future_result(f, NULL) != 0;
+    return weft_future_done(f) && f->err != 0; /* a peek, not a retrieval */
 }
 
 static bool all_or_one_failed(weft_future *const *fs, size_t n, void *ctx)
@@ -482,7 +504,7 @@ static bool all_or_one_failed(weft_future *const *fs, size_t n, void *ctx)
     for (size_t i = 0; i < n; i++) {
         if (!weft_future_done(fs[i]))
             all = false;
-        else if (weft_future_result(fs[i], NULL) != 0)
+        else if (fs[i]->err != 0)
             return true;
     }
     return all;

@@ -221,6 +221,10 @@ struct weft_loop {
     bool closing;              /* weft_loop_free: every park cancels */
     bool embedded;             /* weft_loop_fd was asked for */
     bool forever;              /* runs until stopped (its own thread) */
+    bool debug;                /* debug mode (sched/debug.c) */
+    long owner_tid;            /* the owner's kernel thread id, for reports */
+    int64_t slow_ns;           /* debug: a slice longer than this is slow */
+    int64_t slice_start;       /* debug: when the running fiber started */
     bool threaded;             /* made by weft_loop_start_thread */
     pthread_t thread;          /* that thread */
     atomic_bool stop;          /* weft_loop_stop */
@@ -304,6 +308,37 @@ static inline void weft__runq_push(struct weft_loop *loop,
     loop->runq_tail = f;
 }
 
+/* ---- debug mode (sched/debug.c): all of it behind loop->debug ---- */
+
+/* The running fiber of loop stops running (parks, yields, returns):
+ * reports it if its slice was slow. */
+void weft__debug_slice_end(struct weft_loop *loop, struct weft__fiber *f);
+/* A fiber starts running on loop. */
+static inline void weft__debug_slice_start(struct weft_loop *loop)
+{
+    loop->slice_start = weft__now_ns();
+}
+/* Times a callback; reports it if it was slow. */
+void weft__debug_callback(struct weft_loop *loop, void (*cb)(void *), void *arg,
+                          const char *kind);
+/* "weft: <call>: <what> belongs to the loop of thread X, called from
+ * thread Y" when loop is in debug mode. */
+void weft__debug_wrong_thread(const struct weft_loop *loop, const char *call,
+                              const char *what);
+/* Lists the blocked fibers of a deadlocked loop. */
+void weft__debug_deadlock(struct weft_loop *loop);
+/* Lists the fibers still alive when the loop is freed. */
+void weft__debug_leaks(struct weft_loop *loop);
+/* Stack high-water: paint a new fiber's stack, check it at its end. */
+void weft__debug_paint_stack(struct weft__fiber *f);
+void weft__debug_check_stack(struct weft__fiber *f);
+/* What a sync primitive is, for reports ("mutex 0x.. held by 'x'"). */
+void weft__sync_describe(void *prim, char *out, size_t len);
+/* Reports a failed future nobody awaited, at its last release. */
+void weft__debug_unobserved(struct weft_future *f);
+/* A fiber's display name into buf (32 bytes). */
+const char *weft__fiber_name(const struct weft__fiber *f, char *buf);
+
 /* ---- parking and waking: the hot path of every wait ---- */
 
 /* True when a fiber may start the next batch itself, without a trip
@@ -323,6 +358,8 @@ static inline bool weft__may_refill(struct weft_loop *loop)
 static inline void weft__switch_away(struct weft__fiber *f)
 {
     struct weft_loop *loop = f->loop;
+    if (WEFT_UNLIKELY(loop->debug))
+        weft__debug_slice_end(loop, f);
     struct weft__fiber *next = loop->batch;
     if (next == NULL && loop->runq_head != NULL && weft__may_refill(loop)) {
         next = loop->batch = loop->runq_head;
@@ -333,6 +370,8 @@ static inline void weft__switch_away(struct weft__fiber *f)
         loop->batch = f->next;
         f->state = WEFT__FIBER_RUNNING;
         loop->nran++;
+        if (WEFT_UNLIKELY(loop->debug))
+            weft__debug_slice_start(loop);
         return;
     }
     if (next != NULL && next->co != NULL) {
@@ -340,6 +379,8 @@ static inline void weft__switch_away(struct weft__fiber *f)
         next->state = WEFT__FIBER_RUNNING;
         loop->current = next;
         loop->nran++;
+        if (WEFT_UNLIKELY(loop->debug))
+            weft__debug_slice_start(loop);
         weft__coro_transfer(f->co, next->co);
         return;
     }
@@ -419,6 +460,9 @@ static inline void weft__wake(struct weft__fiber *f, int rc)
 
 struct weft_future {
     uint32_t magic; /* WEFT__FUTURE_LIVE until the last release */
+    bool observed;  /* its outcome was read (await, result, on_done...) */
+    bool debug;     /* made in debug mode: report if failed, unobserved */
+    char name[32];  /* debug: the task's name, kept past its fiber */
     atomic_int refs;
     pthread_mutex_t lock; /* guards everything below */
     atomic_bool done;

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -60,13 +62,16 @@ bool weft__loop_is_mine(const struct weft_loop *loop)
  * running another loop right now). */
 static int bind_loop(struct weft_loop *loop)
 {
-    if (loop->bound && !pthread_equal(loop->owner, pthread_self()))
+    if (loop->bound && !pthread_equal(loop->owner, pthread_self())) {
+        weft__debug_wrong_thread(loop, "weft_loop_run", "the loop");
         return -EPERM;
+    }
     struct weft_loop *cur = weft__loop_tls;
     if (cur != NULL && cur != loop && cur->running)
         return -EBUSY;
     if (!loop->bound) {
         loop->owner = pthread_self();
+        loop->owner_tid = (long)syscall(SYS_gettid);
         loop->bound = true;
     }
     weft__loop_tls = loop;
@@ -87,6 +92,9 @@ weft_loop *weft_loop_new(void)
         return NULL;
     }
     pthread_mutex_init(&loop->xlock, NULL);
+    loop->debug = weft__debug();
+    const char *slow = getenv("WEFT_SLOW_MS");
+    loop->slow_ns = (slow && *slow ? atoll(slow) : 100) * 1000000;
     atomic_init(&loop->stop, false);
     atomic_init(&loop->nxcalls, 0);
     atomic_init(&loop->refs, 1);
@@ -131,7 +139,10 @@ static int run_xcalls(struct weft_loop *loop)
     pthread_mutex_unlock(&loop->xlock);
     while (x != NULL) {
         struct weft__xcall *next = x->next;
-        x->cb(x->arg);
+        if (WEFT_UNLIKELY(loop->debug))
+            weft__debug_callback(loop, x->cb, x->arg, "cross-thread call");
+        else
+            x->cb(x->arg);
         weft__free(x, sizeof *x);
         x = next;
     }
@@ -182,7 +193,10 @@ static int run_calls(struct weft_loop *loop)
         struct weft__call c = loop->calls[loop->calls_head];
         loop->calls_head = (loop->calls_head + 1) % loop->calls_cap;
         loop->calls_len--;
-        c.cb(c.arg);
+        if (WEFT_UNLIKELY(loop->debug))
+            weft__debug_callback(loop, c.cb, c.arg, "callback");
+        else
+            c.cb(c.arg);
     }
     return (int)n;
 }
@@ -336,6 +350,8 @@ static int run(struct weft_loop *loop, bool (*done)(void *), void *ctx)
             if (done == NULL && loop->nfibers == 0 && loop->nheap == 0)
                 break; /* nothing left to do */
             if (!can_be_woken(loop)) {
+                if (loop->debug)
+                    weft__debug_deadlock(loop);
                 rc = -EDEADLK;
                 break;
             }
@@ -401,6 +417,8 @@ void weft_loop_free(weft_loop *loop)
 {
     if (loop == NULL)
         return;
+    if (!weft__loop_is_mine(loop))
+        weft__debug_wrong_thread(loop, "weft_loop_free", "the loop");
     if (loop->running || !weft__loop_is_mine(loop)) {
         fprintf(stderr, "weft: weft_loop_free: the loop is %s; not freed\n",
                 loop->running ? "running" : "bound to another thread");
@@ -413,6 +431,8 @@ void weft_loop_free(weft_loop *loop)
         return;
     }
     bind_loop(loop);
+    if (loop->debug)
+        weft__debug_leaks(loop);
     /* Cancel every fiber; while closing, every park cancels at once, so
      * each runs its cleanup to the end. */
     loop->closing = true;

@@ -9,7 +9,9 @@
  * another loop, or a plain thread, gets -EPERM instead of corrupting it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -55,20 +57,27 @@ static struct weft__fiber *wq_pop(struct waitq *q)
 struct prim {
     struct weft_loop *loop; /* bound at first use */
     struct waitq q;         /* parked fibers */
+    const char *kind;       /* "mutex", "condition", ... for reports */
 };
 
-/* The calling fiber, if it may use p (binding p to its loop). */
-static struct weft__fiber *user(struct prim *p, int *err)
+/* The calling fiber, if it may use p (binding p to its loop); call names
+ * the API call for debug-mode reports. */
+static struct weft__fiber *user(struct prim *p, int *err, const char *call)
 {
     struct weft__fiber *f = weft__fiber_current();
     if (f == NULL) {
         *err = -EPERM; /* a plain thread, or a loop outside fibers */
+        if (p->loop != NULL && p->loop != weft__loop_tls)
+            weft__debug_wrong_thread(p->loop, call, p->kind);
+        else if (weft__debug())
+            fprintf(stderr, "weft: %s: called outside a fiber\n", call);
         return NULL;
     }
     if (p->loop == NULL)
         p->loop = f->loop;
     if (p->loop != f->loop) {
         *err = -EPERM; /* a fiber of another loop */
+        weft__debug_wrong_thread(p->loop, call, p->kind);
         return NULL;
     }
     return f;
@@ -76,9 +85,12 @@ static struct weft__fiber *user(struct prim *p, int *err)
 
 /* Waking and setting need not come from a fiber (a callback of the loop
  * may signal), but must come from the loop's thread. */
-static bool on_its_thread(const struct prim *p)
+static bool on_its_thread(const struct prim *p, const char *call)
 {
-    return p->loop == NULL || p->loop == weft__loop_tls;
+    if (p->loop == NULL || p->loop == weft__loop_tls)
+        return true;
+    weft__debug_wrong_thread(p->loop, call, p->kind);
+    return false;
 }
 
 static bool prim_unlink(struct weft__fiber *f)
@@ -96,11 +108,13 @@ static int wait_in(struct prim *p, struct weft__fiber *f, int64_t timeout_ms)
     return weft__park(f, WEFT__WAIT_SYNC, p, deadline, prim_unlink);
 }
 
-static void *prim_new(size_t size)
+static void *prim_new(size_t size, const char *kind)
 {
-    void *p = weft__zalloc(size);
+    struct prim *p = weft__zalloc(size);
     if (p == NULL)
         errno = ENOMEM;
+    else
+        p->kind = kind;
     return p;
 }
 
@@ -124,7 +138,7 @@ struct weft_mutex {
 
 weft_mutex *weft_mutex_new(void)
 {
-    return prim_new(sizeof(struct weft_mutex));
+    return prim_new(sizeof(struct weft_mutex), "mutex");
 }
 
 int weft_mutex_free(weft_mutex *m)
@@ -137,7 +151,7 @@ int weft_mutex_trylock(weft_mutex *m)
     if (m == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&m->p, &err);
+    struct weft__fiber *f = user(&m->p, &err, "weft_mutex_lock");
     if (f == NULL)
         return err;
     if (m->owner != NULL)
@@ -164,8 +178,16 @@ int weft_mutex_unlock(weft_mutex *m)
     if (m == NULL)
         return -EINVAL;
     struct weft__fiber *f = weft__fiber_current();
-    if (f == NULL || m->owner != f)
+    if (f == NULL || m->owner != f) {
+        if (!on_its_thread(&m->p, "weft_mutex_unlock"))
+            return -EPERM; /* reported */
+        if (m->p.loop != NULL && m->p.loop->debug)
+            fprintf(stderr,
+                    "weft: weft_mutex_unlock: mutex %p is not held by the "
+                    "caller\n",
+                    (void *)m);
         return -EPERM;
+    }
     struct weft__fiber *next = wq_pop(&m->p.q);
     m->owner = next; /* hand-off: FIFO, no barging */
     if (next)
@@ -195,7 +217,7 @@ struct weft_cond {
 
 weft_cond *weft_cond_new(void)
 {
-    return prim_new(sizeof(struct weft_cond));
+    return prim_new(sizeof(struct weft_cond), "condition");
 }
 
 int weft_cond_free(weft_cond *c)
@@ -208,7 +230,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
     if (c == NULL || m == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&c->p, &err);
+    struct weft__fiber *f = user(&c->p, &err, "weft_cond_wait");
     if (f == NULL)
         return err;
     if (m->owner != f)
@@ -225,7 +247,7 @@ int weft_cond_signal(weft_cond *c)
 {
     if (c == NULL)
         return -EINVAL;
-    if (!on_its_thread(&c->p))
+    if (!on_its_thread(&c->p, "weft_cond_signal"))
         return -EPERM;
     struct weft__fiber *f = wq_pop(&c->p.q);
     if (f)
@@ -237,7 +259,7 @@ int weft_cond_broadcast(weft_cond *c)
 {
     if (c == NULL)
         return -EINVAL;
-    if (!on_its_thread(&c->p))
+    if (!on_its_thread(&c->p, "weft_cond_broadcast"))
         return -EPERM;
     struct weft__fiber *f;
     while ((f = wq_pop(&c->p.q)) != NULL)
@@ -254,7 +276,7 @@ struct weft_sem {
 
 weft_sem *weft_sem_new(unsigned value)
 {
-    weft_sem *s = prim_new(sizeof *s);
+    weft_sem *s = prim_new(sizeof *s, "semaphore");
     if (s)
         s->value = value;
     return s;
@@ -270,7 +292,7 @@ int weft_sem_acquire(weft_sem *s, int64_t timeout_ms)
     if (s == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&s->p, &err);
+    struct weft__fiber *f = user(&s->p, &err, "weft_sem_acquire");
     if (f == NULL)
         return err;
     if (s->value > 0 && s->p.q.head == NULL) {
@@ -286,7 +308,7 @@ int weft_sem_release(weft_sem *s)
 {
     if (s == NULL)
         return -EINVAL;
-    if (!on_its_thread(&s->p))
+    if (!on_its_thread(&s->p, "weft_sem_release"))
         return -EPERM;
     struct weft__fiber *f = wq_pop(&s->p.q);
     if (f) {
@@ -308,7 +330,7 @@ struct weft_event {
 
 weft_event *weft_event_new(void)
 {
-    return prim_new(sizeof(struct weft_event));
+    return prim_new(sizeof(struct weft_event), "event");
 }
 
 int weft_event_free(weft_event *e)
@@ -320,7 +342,7 @@ int weft_event_set(weft_event *e)
 {
     if (e == NULL)
         return -EINVAL;
-    if (!on_its_thread(&e->p))
+    if (!on_its_thread(&e->p, "weft_event_set"))
         return -EPERM;
     e->set = true;
     struct weft__fiber *f;
@@ -333,7 +355,7 @@ int weft_event_clear(weft_event *e)
 {
     if (e == NULL)
         return -EINVAL;
-    if (!on_its_thread(&e->p))
+    if (!on_its_thread(&e->p, "weft_event_clear"))
         return -EPERM;
     e->set = false;
     return 0;
@@ -349,7 +371,7 @@ int weft_event_wait(weft_event *e, int64_t timeout_ms)
     if (e == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&e->p, &err);
+    struct weft__fiber *f = user(&e->p, &err, "weft_event_wait");
     if (f == NULL)
         return err;
     if (e->set)
@@ -357,4 +379,17 @@ int weft_event_wait(weft_event *e, int64_t timeout_ms)
     if (timeout_ms == 0)
         return -ETIMEDOUT;
     return wait_in(&e->p, f, timeout_ms);
+}
+
+void weft__sync_describe(void *prim, char *out, size_t len)
+{
+    struct prim *p = prim;
+    if (strcmp(p->kind, "mutex") == 0) {
+        struct weft__fiber *owner = ((weft_mutex *)prim)->owner;
+        char buf[32];
+        snprintf(out, len, "mutex %p held by fiber '%s'", prim,
+                 owner ? weft__fiber_name(owner, buf) : "(nobody)");
+    } else {
+        snprintf(out, len, "%s %p", p->kind, prim);
+    }
 }

@@ -205,7 +205,10 @@ int weft__timers_run(struct weft_loop *loop)
         void *arg = t->arg;
         if (user)
             weft__free(t, sizeof *t);
-        cb(arg);
+        if (WEFT_UNLIKELY(loop->debug) && user)
+            weft__debug_callback(loop, cb, arg, "timer callback");
+        else
+            cb(arg);
         fired++;
     }
     return fired;

@@ -74,8 +74,8 @@ static const char *symbol(void *addr)
     return "?";
 }
 
-void weft__debug_callback(struct weft_loop *loop, void (*cb)(void *),
-                          void *arg, const char *kind)
+void weft__debug_callback(struct weft_loop *loop, void (*cb)(void *), void *arg,
+                          const char *kind)
 {
     int64_t t0 = weft__now_ns();
     cb(arg);

@@ -114,17 +114,17 @@ CHILD(wrong_thread_child)
     (void)unused;
     setenv("WEFT_DEBUG", "1", 1);
     shared_mutex = weft_mutex_new();
-    weft_loop *a = weft_loop_new();
-    weft_future_release(weft_spawn(a, hold_it, NULL)); /* binds it to a */
-    weft_loop_run(a);
-    weft_loop *b;
-    weft_loop_start_thread(&b); /* a loop of another thread */
-    weft_future *f = weft_submit(b, lock_it, NULL);
-    void *r;
-    int rc = weft_await(f, &r);
+    weft_loop *a, *b; /* two loops, each in a thread of its own */
+    weft_loop_start_thread(&a);
+    weft_loop_start_thread(&b);
+    weft_future *f = weft_submit(a, hold_it, NULL); /* binds it to a */
+    weft_await(f, NULL);
+    weft_future_release(f);
+    f = weft_submit(b, lock_it, NULL);
+    int rc = weft_await(f, NULL);
     weft_future_release(f);
     weft_loop_join_thread(b);
-    weft_loop_free(a);
+    weft_loop_join_thread(a);
     _exit(rc == -EPERM ? 0 : 3);
 }
 
@@ -288,8 +288,8 @@ START_TEST(deep_recursion_in_a_named_fiber_is_named_and_aborts)
 {
     char out[1024];
     int st = run_child(overflow_child, NULL, out, sizeof out);
-    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
-                  "status %#x: %s", st, out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x: %s",
+                  st, out);
     ck_assert_msg(strstr(out, "weft: stack overflow in fiber 'runaway' "
                               "(stack 16384 bytes)") != NULL,
                   "%s", out);

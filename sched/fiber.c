@@ -139,11 +139,11 @@ void weft__fiber_run(struct weft__fiber *f)
     /* Back on the loop's stack: from f, or from a fiber f switched to. */
     struct weft__fiber *x = loop->current;
     loop->current = NULL;
+    if (WEFT_UNLIKELY(loop->debug))
+        weft__debug_slice_end(loop, x); /* it parked, yielded or returned */
     if (weft_coro_done(x->co)) {
-        if (WEFT_UNLIKELY(loop->debug)) {
-            weft__debug_slice_end(loop, x);
+        if (WEFT_UNLIKELY(loop->debug))
             weft__debug_check_stack(x);
-        }
         fiber_finish(x, x->co->result);
     }
 }

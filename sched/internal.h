@@ -342,24 +342,24 @@ const char *weft__fiber_name(const struct weft__fiber *f, char *buf);
 /* ---- parking and waking: the hot path of every wait ---- */
 
 /* True when a fiber may start the next batch itself, without a trip
- * through the loop: nothing but ready fibers is waiting for the loop. */
+ * through the loop: nothing but ready fibers is waiting for the loop. In
+ * debug mode never: the loop then runs each fiber itself, to time it. */
 static inline bool weft__may_refill(struct weft_loop *loop)
 {
     return (loop->nfdwait | loop->nheap | loop->calls_len | loop->nemfile |
             atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
             (uintptr_t)loop->until | (size_t)loop->embedded |
-            (size_t)loop->closing |
+            (size_t)loop->closing | (size_t)loop->debug |
             (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
            0;
 }
 
 /* The running fiber f has queued or parked itself: switch to the next
  * fiber of the batch, or back to the loop. Returns when f runs again. */
-static inline void weft__switch_away(struct weft__fiber *f)
+__attribute__((always_inline)) static inline void
+weft__switch_away(struct weft__fiber *f)
 {
     struct weft_loop *loop = f->loop;
-    if (WEFT_UNLIKELY(loop->debug))
-        weft__debug_slice_end(loop, f);
     struct weft__fiber *next = loop->batch;
     if (next == NULL && loop->runq_head != NULL && weft__may_refill(loop)) {
         next = loop->batch = loop->runq_head;
@@ -370,8 +370,6 @@ static inline void weft__switch_away(struct weft__fiber *f)
         loop->batch = f->next;
         f->state = WEFT__FIBER_RUNNING;
         loop->nran++;
-        if (WEFT_UNLIKELY(loop->debug))
-            weft__debug_slice_start(loop);
         return;
     }
     if (next != NULL && next->co != NULL) {
@@ -379,8 +377,6 @@ static inline void weft__switch_away(struct weft__fiber *f)
         next->state = WEFT__FIBER_RUNNING;
         loop->current = next;
         loop->nran++;
-        if (WEFT_UNLIKELY(loop->debug))
-            weft__debug_slice_start(loop);
         weft__coro_transfer(f->co, next->co);
         return;
     }

@@ -249,9 +249,19 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     /* The batch: fibers ready now. A fiber that parks or yields switches
      * straight to the next one of the batch (sched/fiber.c). */
     uint64_t nran = loop->nran;
-    loop->batch = loop->runq_head;
+    struct weft__fiber *f = loop->runq_head;
     loop->runq_head = loop->runq_tail = NULL;
-    struct weft__fiber *f;
+    if (WEFT_UNLIKELY(loop->debug)) {
+        /* No batch for fibers to hand over to: each comes back here, so
+         * its slice is timed (sched/debug.c). */
+        while (f != NULL) {
+            struct weft__fiber *next = f->next;
+            weft__fiber_run(f);
+            f = next;
+        }
+        return ran + (int)(loop->nran - nran);
+    }
+    loop->batch = f;
     while ((f = loop->batch) != NULL) {
         loop->batch = f->next;
         weft__fiber_run(f);

@@ -52,8 +52,47 @@ const char *weft__fiber_name(const struct weft__fiber *f, char *buf)
     return "(not started)";
 }
 
+/* The FP control state: the control bits of MXCSR and the x87 control
+ * word on x86_64, FPCR on aarch64. */
+static uint64_t fp_control(void)
+{
+#if defined(__x86_64__)
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return (uint64_t)(mxcsr & ~0x3fu) << 16 | cw; /* without status flags */
+#elif defined(__aarch64__)
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+#else
+    return 0;
+#endif
+}
+
+void weft__debug_slice_start(struct weft_loop *loop)
+{
+    loop->slice_start = weft__now_ns();
+    loop->slice_fp = fp_control();
+}
+
 void weft__debug_slice_end(struct weft_loop *loop, struct weft__fiber *f)
 {
+    if (!WEFT_FPENV) {
+        /* Switches do not carry the FP control state in this build: a
+         * fiber that leaves it changed changes it for whoever runs next. */
+        uint64_t fp = fp_control();
+        if (fp != loop->slice_fp) {
+            char buf[32];
+            fprintf(stderr,
+                    "weft: fiber '%s' changed the FP control state across a "
+                    "switch (%#llx -> %#llx); restore it before suspending, "
+                    "or build with FPENV=1\n",
+                    weft__fiber_name(f, buf),
+                    (unsigned long long)loop->slice_fp, (unsigned long long)fp);
+        }
+    }
     int64_t ran = weft__now_ns() - loop->slice_start;
     if (ran <= loop->slow_ns)
         return;

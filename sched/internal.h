@@ -225,6 +225,7 @@ struct weft_loop {
     long owner_tid;            /* the owner's kernel thread id, for reports */
     int64_t slow_ns;           /* debug: a slice longer than this is slow */
     int64_t slice_start;       /* debug: when the running fiber started */
+    uint64_t slice_fp;         /* debug: the FP control state it found */
     bool threaded;             /* made by weft_loop_start_thread */
     pthread_t thread;          /* that thread */
     atomic_bool stop;          /* weft_loop_stop */
@@ -314,10 +315,7 @@ static inline void weft__runq_push(struct weft_loop *loop,
  * reports it if its slice was slow. */
 void weft__debug_slice_end(struct weft_loop *loop, struct weft__fiber *f);
 /* A fiber starts running on loop. */
-static inline void weft__debug_slice_start(struct weft_loop *loop)
-{
-    loop->slice_start = weft__now_ns();
-}
+void weft__debug_slice_start(struct weft_loop *loop);
 /* Times a callback; reports it if it was slow. */
 void weft__debug_callback(struct weft_loop *loop, void (*cb)(void *), void *arg,
                           const char *kind);

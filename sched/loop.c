@@ -166,8 +166,10 @@ int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg)
         loop = weft__loop_tls;
     if (loop == NULL || cb == NULL)
         return -EINVAL;
-    if (!weft__loop_is_mine(loop))
+    if (!weft__loop_is_mine(loop)) {
+        weft__debug_wrong_thread(loop, "weft_call_soon", "the loop");
         return -EPERM;
+    }
     if (loop->calls_len == loop->calls_cap) {
         size_t cap = loop->calls_cap ? loop->calls_cap * 2 : 64;
         struct weft__call *c = malloc(cap * sizeof *c);

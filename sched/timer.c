@@ -245,6 +245,7 @@ weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
         return NULL;
     }
     if (!weft__loop_is_mine(loop)) {
+        weft__debug_wrong_thread(loop, "weft_call_later", "the loop");
         errno = EPERM;
         return NULL;
     }

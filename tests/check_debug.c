@@ -296,6 +296,43 @@ START_TEST(deep_recursion_in_a_named_fiber_is_named_and_aborts)
 }
 END_TEST
 
+/* ---- FP control state ---- */
+
+#include <fenv.h>
+
+static void *rounds_up(void *arg)
+{
+    (void)arg;
+    fesetround(FE_UPWARD); /* and suspends without restoring it */
+    weft_yield();
+    fesetround(FE_TONEAREST);
+    return NULL;
+}
+
+CHILD(fp_child)
+{
+    (void)unused;
+    weft_loop *loop = debug_loop();
+    weft_spawn_opts o = {.name = "rounder"};
+    weft_future_release(weft_spawn_ex(loop, rounds_up, NULL, &o));
+    weft_loop_run(loop);
+    weft_loop_free(loop);
+}
+
+START_TEST(a_fiber_that_changes_fp_control_across_a_switch_is_named)
+{
+    char out[1024];
+    RUN(fp_child, out);
+    if (weft_fpenv()) { /* the switch carries it: nothing to report */
+        ck_assert_msg(strstr(out, "FP control") == NULL, "%s", out);
+        return;
+    }
+    ck_assert_msg(strstr(out, "weft: fiber 'rounder' changed the FP control "
+                              "state across a switch") != NULL,
+                  "%s", out);
+}
+END_TEST
+
 /* ---- a clean run says nothing ---- */
 
 static void *well_behaved(void *arg)
@@ -361,6 +398,8 @@ static Suite *debug_suite(void)
                    a_deadlock_lists_each_blocked_fiber_and_what_it_waits_on);
     tcase_add_test(tc, high_stack_use_is_reported_with_the_high_water_mark);
     tcase_add_test(tc, deep_recursion_in_a_named_fiber_is_named_and_aborts);
+    tcase_add_test(tc,
+                   a_fiber_that_changes_fp_control_across_a_switch_is_named);
     tcase_add_test(tc, a_clean_run_reports_nothing);
     suite_add_tcase(s, tc);
     return s;

@@ -8,6 +8,7 @@
 #   make bench           weft against pthreads (and Boost.Context if present)
 #   make install PREFIX=/usr/local
 #   make format-check    clang-format, config in .clang-format
+#   make fuzz            libFuzzer on the scheduler (FUZZ_TIME=60 seconds)
 # Options: FPENV=1 (save the FP control state in every switch),
 #          POLLER=epoll|kqueue (default by uname -s),
 #          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir.
@@ -78,7 +79,7 @@ PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
-        check-build check-kqueue bench install uninstall format format-check clean deps \
+        check-build check-kqueue fuzz fuzz-run bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
 all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
@@ -176,7 +177,8 @@ test: deps deps-cross
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-aarch64
-	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu)"
+	$(MAKE) --no-print-directory fuzz FUZZ_TIME=60
+	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, 60 s of fuzzing)"
 
 test-native: deps
 	$(MAKE) --no-print-directory check-kqueue
@@ -216,6 +218,24 @@ test-aarch64: deps-cross
 	    PKG_CONFIG="env PKG_CONFIG_LIBDIR=$(AARCH64_PC) pkg-config" \
 	    JEMALLOC_LIBS=/usr/lib/aarch64-linux-gnu/libjemalloc.so.2 \
 	    RUN="qemu-aarch64 -cpu max -L /"
+
+# ---- fuzzing ----
+
+# libFuzzer drives random programs of spawn/yield/sleep/await/cancel/
+# channel/mutex/event/timer operations (tests/fuzz/fuzz_sched.c) under
+# ASan+UBSan and checks the runtime's invariants after each.
+FUZZ_TIME ?= 60
+fuzz:
+	@./scripts/deps.sh native fuzz
+	$(MAKE) --no-print-directory fuzz-run BUILD=build/fuzz CC=clang SAN=asan \
+	    EXTRA_CFLAGS=-fsanitize=fuzzer-no-link
+fuzz-run: $(BUILD)/libweft.a
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -Iinclude -o $(BUILD)/fuzz_sched \
+	    tests/fuzz/fuzz_sched.c $(BUILD)/libweft.a $(LIBS) -fsanitize=fuzzer
+	@mkdir -p $(BUILD)/corpus
+	$(BUILD)/fuzz_sched -max_total_time=$(FUZZ_TIME) -max_len=256 \
+	    -timeout=20 -print_final_stats=1 -artifact_prefix=$(BUILD)/ \
+	    $(BUILD)/corpus
 
 # ---- benchmarks ----
 

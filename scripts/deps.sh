@@ -10,6 +10,7 @@
 #   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc)
 #   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
+#   fuzz     clang with libFuzzer (compiler-rt) for `make fuzz`
 set -u
 
 need_lib() {
@@ -34,6 +35,15 @@ need_cross() {
     # path with the host's header.
     [ -e /usr/lib/aarch64-linux-gnu/libjemalloc.so.2 ] ||
         echo "libjemalloc2:arm64"
+}
+
+need_fuzz() {
+    command -v clang >/dev/null 2>&1 || { echo "clang libclang-rt-14-dev"; return; }
+    tmp=$(mktemp -d)
+    printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' > "$tmp/f.c"
+    clang -fsanitize=fuzzer "$tmp/f.c" -o "$tmp/f" >/dev/null 2>&1 ||
+        echo "libclang-rt-14-dev"
+    rm -rf "$tmp"
 }
 
 need_boost() {
@@ -65,6 +75,7 @@ for group in "$@"; do
     lib) pkgs=$(need_lib | tr '\n' ' ') multi=0 fatal=1 ;;
     cross) pkgs=$(need_cross | tr '\n' ' ') multi=1 fatal=1 ;;
     boost) pkgs=$(need_boost | tr '\n' ' ') multi=0 fatal=0 ;;
+    fuzz) pkgs=$(need_fuzz | tr '\n' ' ') multi=0 fatal=1 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
     [ -z "$(echo "$pkgs" | tr -d ' ')" ] && continue

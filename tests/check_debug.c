@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "weft.h"
@@ -137,6 +138,47 @@ START_TEST(a_mutex_locked_from_the_wrong_thread_fails_and_says_so)
                   "%s", out);
     ck_assert_msg(strstr(out, " of thread ") != NULL, "%s", out);
     ck_assert_msg(strstr(out, ", called from thread ") != NULL, "%s", out);
+}
+END_TEST
+
+/* An fd a fiber of one loop waits on, closed from another thread. */
+static int watched_fd;
+
+static void *wait_on_fd(void *arg)
+{
+    (void)arg;
+    char c;
+    return WEFT_ERR_PTR((int)weft_read(watched_fd, &c, 1, 2000));
+}
+
+CHILD(fd_wrong_thread_child)
+{
+    (void)unused;
+    setenv("WEFT_DEBUG", "1", 1);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        _exit(2);
+    watched_fd = sv[0];
+    weft_loop *a;
+    weft_loop_start_thread(&a);
+    weft_future *f = weft_submit(a, wait_on_fd, NULL);
+    usleep(50000);                 /* it waits on the fd now */
+    int rc = weft_close(sv[0]);    /* from the wrong thread */
+    if (write(sv[1], "x", 1) != 1) /* let the reader finish */
+        _exit(2);
+    void *r;
+    weft_await(f, &r);
+    weft_future_release(f);
+    weft_loop_join_thread(a);
+    _exit(rc == -EPERM && (intptr_t)r == 1 ? 0 : 3);
+}
+
+START_TEST(an_fd_watched_by_a_loop_is_not_closed_from_another_thread)
+{
+    char out[1024];
+    RUN(fd_wrong_thread_child, out);
+    ck_assert_msg(strstr(out, "weft: weft_close: fd ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, " is watched by loop 0x") != NULL, "%s", out);
 }
 END_TEST
 
@@ -393,6 +435,8 @@ static Suite *debug_suite(void)
     tcase_add_test(tc, a_slow_callback_is_reported_with_its_time);
     tcase_add_test(tc, a_slow_fiber_is_reported_with_its_name_and_time);
     tcase_add_test(tc, a_mutex_locked_from_the_wrong_thread_fails_and_says_so);
+    tcase_add_test(tc,
+                   an_fd_watched_by_a_loop_is_not_closed_from_another_thread);
     tcase_add_test(tc, a_failed_task_nobody_awaited_is_reported);
     tcase_add_test(tc,
                    a_deadlock_lists_each_blocked_fiber_and_what_it_waits_on);

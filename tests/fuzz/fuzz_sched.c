@@ -32,7 +32,7 @@ struct world {
     weft_mutex *mu;
     weft_event *ev;
     long started, finished;
-    uintptr_t next_item;              /* a new number for each send */
+    uintptr_t next_item;                    /* a new number for each send */
     uint8_t accepted[4096], received[4096]; /* per item number */
     int timers;
 };

@@ -136,10 +136,9 @@ void weft__debug_wrong_thread(const struct weft_loop *loop, const char *call,
     if (loop == NULL || !loop->debug)
         return;
     fprintf(stderr,
-            "weft: %s: %s belongs to loop %p of thread %lu, called from "
+            "weft: %s: %s belongs to loop %p of thread %ld, called from "
             "thread %ld; use weft_submit or weft_call_soon_threadsafe\n",
-            call, what, (const void *)loop, (unsigned long)loop->owner_tid,
-            thread_number());
+            call, what, (const void *)loop, loop->owner_tid, thread_number());
 }
 
 /* What a parked fiber waits on, in words. */

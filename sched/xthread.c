@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -94,6 +96,7 @@ static void *loop_thread(void *arg)
     /* Bind before the creator returns: from then on, calls from other
      * threads must go through weft_submit and friends. */
     loop->owner = pthread_self();
+    loop->owner_tid = (long)syscall(SYS_gettid);
     loop->bound = true;
     weft__loop_tls = loop;
     weft__tpark_wake(&st->ready, 0); /* st is gone after this */

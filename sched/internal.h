@@ -262,7 +262,7 @@ struct weft_loop {
     pthread_mutex_t xlock; /* guards xhead/xtail */
     struct weft__xcall *xhead, *xtail;
     atomic_size_t nxcalls; /* queued cross-thread calls */
-    atomic_int refs;       /* pending xcalls hold the loop alive */
+    atomic_int refs;       /* 1 + threads inside a post or stop */
 };
 
 static inline int64_t weft__timers_next(const struct weft_loop *loop)

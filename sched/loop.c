@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,10 @@ int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
     x->next = NULL;
     x->cb = cb;
     x->arg = arg;
+    /* Hold the loop: once the call is queued its thread may run it, stop
+     * and free the loop before our wake-up is through (weft_loop_free
+     * waits for this to drop). */
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
     pthread_mutex_lock(&loop->xlock);
     if (loop->xtail)
         loop->xtail->next = x;
@@ -125,6 +130,7 @@ int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
     atomic_fetch_add_explicit(&loop->nxcalls, 1, memory_order_release);
     pthread_mutex_unlock(&loop->xlock);
     weft__poller_wake(&loop->poller);
+    atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
     return 0;
 }
 
@@ -153,8 +159,10 @@ int weft_loop_stop(weft_loop *loop)
 {
     if (loop == NULL)
         return -EINVAL;
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
     atomic_store_explicit(&loop->stop, true, memory_order_release);
     weft__poller_wake(&loop->poller);
+    atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
     return 0;
 }
 
@@ -456,6 +464,10 @@ void weft_loop_free(weft_loop *loop)
         iterate(loop, 0);
     loop->running = false;
 
+    /* A thread still inside weft_loop_stop or a post wakes our poller:
+     * let it finish before the poller and the loop go away. */
+    while (atomic_load_explicit(&loop->refs, memory_order_acquire) > 1)
+        sched_yield();
     weft__timers_free(loop);
     free(loop->calls);
     free(loop->fds);

@@ -147,7 +147,11 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
     int reported = 0;
     for (int i = 0; i < n; i++) {
         if (evs[i].filter == EVFILT_USER) {
-            atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
+            /* A full barrier, not a release store: the loop reads its
+             * queues next, and a waker that still saw 1 skipped its
+             * syscall (store-then-load, Dekker: both sides seq_cst). */
+            atomic_exchange_explicit(&p->wake_pending, 0,
+                                     memory_order_seq_cst);
             continue;
         }
         if (evs[i].filter == EVFILT_TIMER)
@@ -175,7 +179,7 @@ unsigned long weft__poller_wake_syscalls;
 
 void weft__poller_wake(struct weft__poller *p)
 {
-    if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
+    if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_seq_cst))
         return;
     __atomic_fetch_add(&weft__poller_wake_syscalls, 1, __ATOMIC_RELAXED);
     struct kevent ev;

@@ -149,8 +149,7 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
             /* A full barrier, not a release store: the loop reads its
              * queues next, and a waker that still saw 1 skipped its
              * syscall (store-then-load, Dekker: both sides seq_cst). */
-            atomic_exchange_explicit(&p->wake_pending, 0,
-                                     memory_order_seq_cst);
+            atomic_exchange_explicit(&p->wake_pending, 0, memory_order_seq_cst);
             continue;
         }
         if (tag == TAG_TIMER) {

@@ -1,34 +1,43 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The kqueue backend (FreeBSD, OpenBSD, NetBSD, DragonFly, macOS).
+ * The kqueue backend (FreeBSD, NetBSD, DragonFly, macOS; OpenBSD once it
+ * has EVFILT_USER).
  *
- * Written against kqueue(2) and kevent(2); it has not been compiled or
- * run on these Linux machines (README, "Platforms"). Interest is
- * EV_ADD | EV_ONESHOT per filter (EVFILT_READ, EVFILT_WRITE). Changes are
- * not sent one syscall at a time: they are batched into the changelist of
- * the next kevent() wait, so arming costs no syscall at all. A change that
- * fails comes back as an EV_ERROR event and is reported to the loop as an
- * error on that fd, which makes its waiters retry their syscall and see
- * the real error. Closing an fd removes its knotes in the kernel, so a
- * plain close() leaves nothing stale behind.
+ * Written against kqueue(2) and kevent(2); it has not been run on these
+ * Linux machines, only type-checked against FreeBSD's declarations
+ * (`make check-kqueue`; README, "Platforms"). Interest is EV_ONESHOT per
+ * filter (EVFILT_READ, EVFILT_WRITE), set with one kevent() call per arm
+ * with EV_RECEIPT, so each change answers for itself: an fd that cannot be
+ * watched fails its arm at once, as on epoll, instead of surfacing later
+ * where nobody can tell whose it was. Closing an fd removes its knotes in
+ * the kernel, so a plain close() leaves nothing stale behind. A regular
+ * file is refused (-EPERM), as epoll does: kqueue would report it only
+ * below its end, and a wait at EOF would never end.
  *
  * Cross-thread wake: EVFILT_USER (ident WAKE_IDENT), triggered with
  * NOTE_TRIGGER only on the 0->1 edge of wake_pending. Embedding: a
  * one-shot EVFILT_TIMER (ident TIMER_IDENT) makes the kqueue fd readable
  * when the next timer is due.
  */
+#include <sys/types.h> /* first: older BSD <sys/event.h> needs u_int */
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
+#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "poller.h"
+
+#if !defined(EVFILT_USER) || !defined(EV_RECEIPT)
+#error "weft: this kqueue lacks EVFILT_USER or EV_RECEIPT (see README)"
+#endif
 
 #define NEVENTS 256
 #define WAKE_IDENT 0
@@ -53,23 +62,17 @@ int weft__poller_init(struct weft__poller *p)
     p->fd = kqueue();
     if (p->fd < 0)
         return -errno;
-#ifdef FD_CLOEXEC
     fcntl(p->fd, F_SETFD, FD_CLOEXEC);
-#endif
     struct kevent ev;
     EV_SET(&ev, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
     if (kevent(p->fd, &ev, 1, NULL, 0, NULL) < 0)
         goto fail;
     p->events = malloc(NEVENTS * sizeof(struct kevent));
-    p->changes = malloc(64 * sizeof(struct kevent));
-    if (p->events == NULL || p->changes == NULL) {
-        free(p->events);
-        free(p->changes);
+    if (p->events == NULL) {
         errno = ENOMEM;
         goto fail;
     }
     p->nevents = NEVENTS;
-    p->maxchanges = 64;
     atomic_init(&p->wake_pending, 0);
     return 0;
 
@@ -83,48 +86,54 @@ void weft__poller_close(struct weft__poller *p)
 {
     close(p->fd);
     free(p->events);
-    free(p->changes);
-    p->events = p->changes = NULL;
+    p->events = NULL;
 }
 
-/* Queues one change for the next wait. 0 or -ENOMEM. */
-static int change(struct weft__poller *p, uintptr_t ident, short filter,
-                  unsigned short flags, unsigned fflags, intptr_t data)
+/* Applies n changes at once, each with EV_RECEIPT. Returns 0 or the first
+ * error (-errno) of a change not marked "may fail" (ENOENT on a delete). */
+static int apply(struct weft__poller *p, struct kevent *ch, int n)
 {
-    if (p->nchanges == p->maxchanges) {
-        int cap = p->maxchanges * 2;
-        void *grown = realloc(p->changes, (size_t)cap * sizeof(struct kevent));
-        if (grown == NULL)
-            return -ENOMEM;
-        p->changes = grown;
-        p->maxchanges = cap;
+    struct kevent out[3];
+    for (int i = 0; i < n; i++)
+        ch[i].flags |= EV_RECEIPT;
+    int got;
+    while ((got = kevent(p->fd, ch, n, out, n, NULL)) < 0 && errno == EINTR)
+        ;
+    if (got < 0)
+        return -errno;
+    for (int i = 0; i < got; i++) {
+        int err = (out[i].flags & EV_ERROR) ? (int)out[i].data : 0;
+        if (err == ENOENT && (ch[i].flags & EV_DELETE))
+            continue; /* deleting interest that was not there */
+        if (err != 0)
+            return -err;
     }
-    struct kevent *ev = (struct kevent *)p->changes + p->nchanges++;
-    EV_SET(ev, ident, filter, flags, fflags, data, NULL);
     return 0;
 }
 
 int weft__poller_arm(struct weft__poller *p, int fd, unsigned events)
 {
-    int rc = 0;
-    if (events & WEFT__POLL_IN)
-        rc = change(p, (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0);
-    if (rc == 0 && (events & WEFT__POLL_OUT))
-        rc = change(p, (uintptr_t)fd, EVFILT_WRITE, EV_ADD | EV_ONESHOT, 0, 0);
-    return rc;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (S_ISREG(st.st_mode))
+        return -EPERM; /* always ready, as epoll says */
+    /* Ask for what is wanted, drop what is not: arming replaces. */
+    struct kevent ch[2];
+    EV_SET(&ch[0], (uintptr_t)fd, EVFILT_READ,
+           (events & WEFT__POLL_IN) ? EV_ADD | EV_ONESHOT : EV_DELETE, 0, 0,
+           NULL);
+    EV_SET(&ch[1], (uintptr_t)fd, EVFILT_WRITE,
+           (events & WEFT__POLL_OUT) ? EV_ADD | EV_ONESHOT : EV_DELETE, 0, 0,
+           NULL);
+    return apply(p, ch, 2);
 }
 
 void weft__poller_disarm(struct weft__poller *p, int fd)
 {
-    /* Drop queued changes for fd: the fd is about to close, and a change
-     * that reached the kernel after the number is reused would arm the
-     * wrong file. Registered knotes go away with the close itself. */
-    struct kevent *ch = p->changes;
-    int j = 0;
-    for (int i = 0; i < p->nchanges; i++)
-        if (ch[i].ident != (uintptr_t)fd)
-            ch[j++] = ch[i];
-    p->nchanges = j;
+    /* The close that follows removes fd's knotes. */
+    (void)p;
+    (void)fd;
 }
 
 int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
@@ -132,13 +141,13 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
 {
     struct timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+        int64_t sec = timeout_ns / 1000000000;
+        ts.tv_sec = (time_t)(sec > INT32_MAX ? INT32_MAX : sec); /* 32-bit */
         ts.tv_nsec = (long)(timeout_ns % 1000000000);
         tsp = &ts;
     }
     struct kevent *evs = p->events;
-    int n = kevent(p->fd, p->changes, p->nchanges, evs, p->nevents, tsp);
-    p->nchanges = 0; /* applied, or reported back as EV_ERROR events */
+    int n = kevent(p->fd, NULL, 0, evs, p->nevents, tsp);
     if (n < 0) {
         if (errno == EINTR)
             return 0;
@@ -150,23 +159,19 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
             /* A full barrier, not a release store: the loop reads its
              * queues next, and a waker that still saw 1 skipped its
              * syscall (store-then-load, Dekker: both sides seq_cst). */
-            atomic_exchange_explicit(&p->wake_pending, 0,
-                                     memory_order_seq_cst);
+            atomic_exchange_explicit(&p->wake_pending, 0, memory_order_seq_cst);
             continue;
         }
         if (evs[i].filter == EVFILT_TIMER)
             continue;
         int fd = (int)evs[i].ident;
         unsigned mask;
-        if (evs[i].flags & EV_ERROR) {
-            if (evs[i].data == ENOENT)
-                continue; /* deleting what was not there */
+        if (evs[i].flags & EV_ERROR)
             mask = WEFT__POLL_ERR | WEFT__POLL_IN | WEFT__POLL_OUT;
-        } else if (evs[i].filter == EVFILT_READ) {
+        else if (evs[i].filter == EVFILT_READ)
             mask = WEFT__POLL_IN;
-        } else {
+        else
             mask = WEFT__POLL_OUT;
-        }
         if (evs[i].flags & EV_EOF)
             mask |= WEFT__POLL_IN | WEFT__POLL_OUT;
         cb(ctx, fd, mask);
@@ -190,34 +195,26 @@ void weft__poller_wake(struct weft__poller *p)
 
 int weft__poller_timer(struct weft__poller *p, int64_t deadline_ns)
 {
-    int rc;
+    struct kevent ch;
     if (deadline_ns < 0) {
-        rc = change(p, TIMER_IDENT, EVFILT_TIMER, EV_DELETE, 0, 0);
-    } else {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t rel =
-            deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
-        rc = change(p, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
-                    NOTE_NSECONDS, (intptr_t)(rel < 1 ? 1 : rel));
+        EV_SET(&ch, TIMER_IDENT, EVFILT_TIMER, EV_DELETE, 0, 0, NULL);
+        return apply(p, &ch, 1);
     }
-    if (rc < 0)
-        return rc;
-    /* The host loop, not weft, waits next: send the batched changes now.
-     * EV_RECEIPT makes each change answer for itself without draining
-     * ready events, which stay queued for the host to see. */
-    struct kevent *ch = p->changes;
-    for (int i = 0; i < p->nchanges; i++)
-        ch[i].flags |= EV_RECEIPT;
-    struct kevent *out = malloc((size_t)p->nchanges * sizeof *out);
-    if (out == NULL)
-        return -ENOMEM;
-    int n = kevent(p->fd, ch, p->nchanges, out, p->nchanges, NULL);
-    int err = n < 0 ? errno : 0;
-    p->nchanges = 0;
-    for (int i = 0; i < n; i++) /* ENOENT: deleting an absent timer */
-        if (out[i].data != 0 && out[i].data != ENOENT && err == 0)
-            err = (int)out[i].data;
-    free(out);
-    return -err;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t rel =
+        deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+    if (rel < 1)
+        rel = 1;
+#ifdef NOTE_NSECONDS
+    unsigned unit = NOTE_NSECONDS;
+#else
+    unsigned unit = 0; /* milliseconds, the default everywhere */
+    rel = (rel + 999999) / 1000000;
+#endif
+    if (rel > (int64_t)INTPTR_MAX) /* the data field is 32-bit on some */
+        rel = INTPTR_MAX;
+    EV_SET(&ch, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT, unit,
+           (intptr_t)rel, NULL);
+    return apply(p, &ch, 1);
 }

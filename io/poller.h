@@ -24,14 +24,12 @@
 #define WEFT__POLL_ERR 4u /* error or hang-up: wakes every waiter */
 
 struct weft__poller {
-    int fd;                   /* epoll / kqueue descriptor */
-    int wake_fd;              /* eventfd (epoll); -1 with EVFILT_USER */
-    int timer_fd;             /* timerfd (epoll, embedding only); -1 */
-    atomic_int wake_pending;  /* 1 between a wake and the wait seeing it */
-    void *events;             /* backend's event buffer */
-    int nevents;              /* its capacity */
-    void *changes;            /* kqueue: changes batched into the next wait */
-    int nchanges, maxchanges; /* their count and capacity */
+    int fd;                  /* epoll / kqueue descriptor */
+    int wake_fd;             /* eventfd (epoll); -1 with EVFILT_USER */
+    int timer_fd;            /* timerfd (epoll, embedding only); -1 */
+    atomic_int wake_pending; /* 1 between a wake and the wait seeing it */
+    void *events;            /* backend's event buffer */
+    int nevents;             /* its capacity */
 };
 
 /* Called by weft__poller_wait for each ready fd: events is a mask of
@@ -43,7 +41,8 @@ int weft__poller_init(struct weft__poller *p);
 void weft__poller_close(struct weft__poller *p);
 /* Asks for one report when fd is ready for events (WEFT__POLL_IN/OUT),
  * replacing any earlier interest in fd. 0 or -errno (-EBADF, -EPERM for
- * a regular file, which is always ready). */
+ * a regular file, which is always ready). Reports may be spurious (an fd
+ * reused after a plain close, an error): callers retry their syscall. */
 int weft__poller_arm(struct weft__poller *p, int fd, unsigned events);
 /* Forgets fd (before it is closed). Never fails. */
 void weft__poller_disarm(struct weft__poller *p, int fd);

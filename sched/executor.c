@@ -157,14 +157,11 @@ weft_future *weft_run_in_executor(weft_executor *ex, weft_fn fn, void *arg)
     }
     weft__future_retain(f); /* the job's */
     *j = (struct job){NULL, fn, arg, f};
+    int err;
     pthread_mutex_lock(&ex->mu);
     if (ex->shutdown) {
-        pthread_mutex_unlock(&ex->mu);
-        weft_future_release(f);
-        weft_future_release(f);
-        weft__free(j, sizeof *j);
-        errno = EINVAL;
-        return NULL;
+        err = EINVAL;
+        goto unlock_fail;
     }
     if (ex->tail)
         ex->tail->next = j;
@@ -181,13 +178,17 @@ weft_future *weft_run_in_executor(weft_executor *ex, weft_fn fn, void *arg)
     if (ex->nthreads == 0) { /* not a single thread could start */
         ex->head = ex->tail = NULL;
         ex->nqueued = 0;
-        pthread_mutex_unlock(&ex->mu);
-        weft_future_release(f);
-        weft_future_release(f);
-        weft__free(j, sizeof *j);
-        errno = EAGAIN;
-        return NULL;
+        err = EAGAIN;
+        goto unlock_fail;
     }
     pthread_mutex_unlock(&ex->mu);
     return f;
+
+unlock_fail:
+    pthread_mutex_unlock(&ex->mu);
+    weft_future_release(f); /* the job's */
+    weft_future_release(f); /* the caller's */
+    weft__free(j, sizeof *j);
+    errno = err;
+    return NULL;
 }

@@ -38,30 +38,10 @@ static struct weft__fdent *fdent(struct weft_loop *loop, int fd)
     return &loop->fds[fd];
 }
 
-static void waiter_add(struct weft__fiber **head, struct weft__fiber *f)
-{
-    f->fd_prev = NULL;
-    f->fd_next = *head;
-    if (*head)
-        (*head)->fd_prev = f;
-    *head = f;
-}
-
-static void waiter_del(struct weft__fiber **head, struct weft__fiber *f)
-{
-    if (f->fd_prev)
-        f->fd_prev->fd_next = f->fd_next;
-    else
-        *head = f->fd_next;
-    if (f->fd_next)
-        f->fd_next->fd_prev = f->fd_prev;
-    f->fd_next = f->fd_prev = NULL;
-}
-
 static unsigned interest(const struct weft__fdent *e)
 {
     unsigned want = 0;
-    for (const struct weft__fiber *f = e->waiters; f; f = f->fd_next)
+    for (const struct weft__fiber *f = e->waiters.head; f; f = f->fd_next)
         want |= f->wait_events;
     return want;
 }
@@ -85,37 +65,34 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
         return;
     struct weft__fdent *e = &loop->fds[fd];
     e->armed = 0; /* one-shot: the report used it up */
-    struct weft__fiber *f = e->waiters;
+    struct weft__fiber *f = e->waiters.head;
     while (f != NULL) {
         struct weft__fiber *next = f->fd_next;
         unsigned got = (events & WEFT__POLL_ERR) ? f->wait_events
                                                  : events & f->wait_events;
         if (got) {
-            waiter_del(&e->waiters, f);
+            weft__waitq_del(&e->waiters, f);
             weft__wake(f, (int)got);
         }
         f = next;
     }
-    if (e->waiters != NULL && rearm(loop, fd, e) < 0) {
+    if (e->waiters.head != NULL && rearm(loop, fd, e) < 0) {
         /* The fd went bad under its waiters: let them see why. */
-        while ((f = e->waiters) != NULL) {
-            waiter_del(&e->waiters, f);
+        while ((f = weft__waitq_pop(&e->waiters)) != NULL)
             weft__wake(f, (int)f->wait_events);
-        }
     }
 }
 
 static bool fd_unlink(struct weft__fiber *f)
 {
     struct weft__fdent *e = &f->loop->fds[f->wait_fd];
-    waiter_del(&e->waiters, f);
+    weft__waitq_del(&e->waiters, f);
     return true;
 }
 
 static bool emfile_unlink(struct weft__fiber *f)
 {
-    struct weft__fiber **head = (struct weft__fiber **)f->wait_obj;
-    waiter_del(head, f);
+    weft__waitq_del(f->wait_obj, f);
     return true;
 }
 
@@ -241,15 +218,6 @@ static int poll_wait(int fd, unsigned events, int64_t deadline)
     }
 }
 
-int64_t weft__io_deadline(int64_t timeout_ms)
-{
-    struct weft__fiber *f = weft__fiber_current();
-    if (timeout_ms < 0)
-        return -1;
-    return weft__deadline(f ? weft__loop_now(f->loop) : weft__now_ns(),
-                          timeout_ms);
-}
-
 int weft__wait_fd(int fd, unsigned events, int64_t deadline)
 {
     if (fd < 0)
@@ -269,10 +237,10 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline)
         return -EPERM;
     f->wait_fd = fd;
     f->wait_events = events;
-    waiter_add(&e->waiters, f);
+    weft__waitq_push(&e->waiters, f);
     int rc = rearm(loop, fd, e);
     if (rc < 0) {
-        waiter_del(&e->waiters, f);
+        weft__waitq_del(&e->waiters, f);
         if (WEFT_UNLIKELY(loop->debug))
             watch_end(fd);
         if (rc == -EPERM) /* a regular file: always ready */
@@ -301,8 +269,8 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
             ;
         return 0;
     }
-    struct weft__fiber **head = &f->loop->emfile_waiters;
-    waiter_add(head, f);
+    struct weft__waitq *head = &f->loop->emfile_waiters;
+    weft__waitq_push(head, f);
     int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
@@ -328,7 +296,7 @@ void weft__fd_set_wait_first(int fd, bool wait_first)
 
 int weft_wait_fd(int fd, unsigned events, int64_t timeout_ms)
 {
-    return weft__wait_fd(fd, events, weft__io_deadline(timeout_ms));
+    return weft__wait_fd(fd, events, weft__wait_deadline(timeout_ms));
 }
 
 int weft_close(int fd)
@@ -342,19 +310,15 @@ int weft_close(int fd)
         if ((size_t)fd < loop->nfds) {
             struct weft__fdent *e = &loop->fds[fd];
             struct weft__fiber *f;
-            while ((f = e->waiters) != NULL) {
-                waiter_del(&e->waiters, f);
+            while ((f = weft__waitq_pop(&e->waiters)) != NULL)
                 weft__wake(f, -EBADF);
-            }
             weft__poller_disarm(&loop->poller, fd);
             e->armed = 0;
             e->wait_first = false;
         }
         struct weft__fiber *f;
-        while ((f = loop->emfile_waiters) != NULL) {
-            waiter_del(&loop->emfile_waiters, f);
+        while ((f = weft__waitq_pop(&loop->emfile_waiters)) != NULL)
             weft__wake(f, 0);
-        }
     }
     /* Linux closes the fd even when close fails with EINTR: never retry. */
     if (close(fd) < 0 && errno != EINTR)

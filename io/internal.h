@@ -6,8 +6,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The deadline for timeout_ms, on the loop's clock in a fiber. */
-int64_t weft__io_deadline(int64_t timeout_ms);
 /* Waits until fd may be ready for events (WEFT_READABLE/WRITABLE): a
  * fiber parks, a plain thread polls. Returns the ready subset (> 0), or
  * -ETIMEDOUT, -ECANCELED, -EBADF (weft_close), -ENOMEM. */

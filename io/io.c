@@ -128,7 +128,7 @@ static ssize_t do_in(int fd, struct rw *op, int64_t timeout_ms)
 {
     if (fd < 0)
         return -EBADF;
-    int64_t deadline = weft__io_deadline(timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     bool waited = false;
     if (weft__fd_wait_first(fd)) {
         int rc = weft__wait_fd(fd, WEFT_READABLE, deadline);
@@ -163,7 +163,7 @@ static ssize_t do_out(int fd, struct rw *op, int64_t timeout_ms)
     for (int i = 0; i < op->iovcnt; i++)
         total += op->iov[i].iov_len;
     /* One deadline for the whole write, however many rounds it takes. */
-    int64_t deadline = weft__io_deadline(timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     size_t done = 0;
     for (;;) {
         ssize_t n = attempt_out(fd, op);
@@ -309,7 +309,7 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
     int rc = ensure_nonblock(lfd);
     if (rc < 0)
         return rc;
-    int64_t deadline = weft__io_deadline(timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     int64_t backoff = 1000000; /* 1 ms, doubling to 256 ms */
     for (;;) {
         int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -350,7 +350,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
     int rc = ensure_nonblock(fd);
     if (rc < 0)
         return rc;
-    int64_t deadline = weft__io_deadline(timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     for (;;) {
         if (connect(fd, addr, addrlen) == 0)
             return 0;

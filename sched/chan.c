@@ -240,15 +240,6 @@ static int block(weft_chan *ch, struct cq *q, struct cwaiter *w,
     return rc;
 }
 
-static inline int64_t deadline_for(int64_t timeout_ms)
-{
-    if (timeout_ms < 0)
-        return -1;
-    struct weft__fiber *f = weft__fiber_current();
-    return weft__deadline(f ? weft__loop_now(f->loop) : weft__now_ns(),
-                          timeout_ms);
-}
-
 /* A send's waiting half, apart so that a send that hands over or buffers
  * carries no waiter in its frame. Called with ch locked. */
 __attribute__((noinline)) static int send_wait(weft_chan *ch, void *item,
@@ -269,7 +260,7 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
     int rc = usable(ch, "weft_chan_send");
     if (rc < 0)
         return rc;
-    int64_t deadline = deadline_for(timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     lock(ch);
     if (ch->closed) {
         unlock(ch);
@@ -299,7 +290,7 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
     int rc = usable(ch, "weft_chan_recv");
     if (rc < 0)
         return rc;
-    int64_t deadline = deadline_for(timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     void *got;
     lock(ch);
     struct cwaiter *s = ch->sendq.head;

@@ -469,8 +469,7 @@ int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out)
     struct weft__fiber *fib = weft__fiber_current();
     if (fib != NULL && fib->fut == f)
         return -EDEADLK; /* awaiting itself */
-    int64_t now = fib ? weft__loop_now(fib->loop) : weft__now_ns();
-    int rc = wait_until(&f, 1, all_done, NULL, weft__deadline(now, timeout_ms));
+    int rc = wait_until(&f, 1, all_done, NULL, weft__wait_deadline(timeout_ms));
     if (rc == -ETIMEDOUT) {
         weft_cancel(f); /* asyncio.wait_for: a timeout cancels */
         return -ETIMEDOUT;
@@ -583,9 +582,7 @@ int weft_wait(weft_future *const *fs, size_t n, int mode, int64_t timeout_ms)
     default:
         return -EINVAL;
     }
-    struct weft__fiber *fib = weft__fiber_current();
-    int64_t now = fib ? weft__loop_now(fib->loop) : weft__now_ns();
-    rc = wait_until(fs, n, done, NULL, weft__deadline(now, timeout_ms));
+    rc = wait_until(fs, n, done, NULL, weft__wait_deadline(timeout_ms));
     if (rc < 0 && rc != -ETIMEDOUT)
         return rc;
     int count = 0;

@@ -165,6 +165,47 @@ struct weft__fiber {
     struct weft__fiber *fd_next, *fd_prev; /* the fd's waiter list */
 };
 
+/* A FIFO of parked fibers, linked through fd_next/fd_prev (a fiber waits
+ * on one thing at a time): an fd's waiters, accept's back-off, a mutex,
+ * condition, semaphore or event. */
+struct weft__waitq {
+    struct weft__fiber *head, *tail;
+};
+
+static inline void weft__waitq_push(struct weft__waitq *q,
+                                    struct weft__fiber *f)
+{
+    f->fd_next = NULL;
+    f->fd_prev = q->tail;
+    if (q->tail)
+        q->tail->fd_next = f;
+    else
+        q->head = f;
+    q->tail = f;
+}
+
+static inline void weft__waitq_del(struct weft__waitq *q, struct weft__fiber *f)
+{
+    if (f->fd_prev)
+        f->fd_prev->fd_next = f->fd_next;
+    else
+        q->head = f->fd_next;
+    if (f->fd_next)
+        f->fd_next->fd_prev = f->fd_prev;
+    else
+        q->tail = f->fd_prev;
+    f->fd_next = f->fd_prev = NULL;
+}
+
+/* The longest waiter, taken off the queue; NULL if empty. */
+static inline struct weft__fiber *weft__waitq_pop(struct weft__waitq *q)
+{
+    struct weft__fiber *f = q->head;
+    if (f)
+        weft__waitq_del(q, f);
+    return f;
+}
+
 /* Parks the running fiber until weft__wake(f, rc) (returns rc), its
  * deadline passes (-ETIMEDOUT; deadline < 0: none) or it is cancelled
  * (-ECANCELED). A pending cancellation returns -ECANCELED at once. The
@@ -207,10 +248,10 @@ struct weft__xcall {
 /* The poller's callback: wakes the fibers waiting on fd for events. */
 void weft__fd_ready(void *ctx, int fd, unsigned events);
 struct weft__fdent {
-    struct weft__fiber *waiters; /* parked on this fd */
-    unsigned armed;              /* interest the poller holds (one-shot) */
-    bool wait_first;             /* the last read found nothing at first:
-                                    the next one likely will too */
+    struct weft__waitq waiters; /* parked on this fd */
+    unsigned armed;             /* interest the poller holds (one-shot) */
+    bool wait_first;            /* the last read found nothing at first:
+                                   the next one likely will too */
 };
 
 /* ---- the loop ---- */
@@ -235,13 +276,13 @@ struct weft_loop {
     struct weft_future *until; /* what weft_loop_run_until waits for */
 
     struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
-    struct weft__fiber *batch;   /* this iteration's fibers not yet run */
-    struct weft__fiber *current; /* running fiber or NULL */
-    struct weft__fiber *fibers;  /* every live fiber */
-    size_t nfibers;              /* live fibers */
-    size_t nfdwait;              /* parked on fds */
-    size_t nemfile;              /* parked in accept backoff */
-    struct weft__fiber *emfile_waiters; /* them (fd_next links) */
+    struct weft__fiber *batch;         /* this iteration's fibers not yet run */
+    struct weft__fiber *current;       /* running fiber or NULL */
+    struct weft__fiber *fibers;        /* every live fiber */
+    size_t nfibers;                    /* live fibers */
+    size_t nfdwait;                    /* parked on fds */
+    size_t nemfile;                    /* parked in accept backoff */
+    struct weft__waitq emfile_waiters; /* them */
 
     struct weft__call *calls; /* call_soon ring */
     size_t calls_head, calls_len, calls_cap;
@@ -288,6 +329,18 @@ static inline struct weft__fiber *weft__fiber_current(void)
 {
     struct weft_loop *loop = weft__loop_tls;
     return loop ? loop->current : NULL;
+}
+
+/* The deadline of a wait of timeout_ms starting now: on the loop's clock
+ * in a fiber, the real one in a plain thread; -1 (no clock read at all)
+ * for timeout_ms < 0. */
+static inline int64_t weft__wait_deadline(int64_t timeout_ms)
+{
+    if (timeout_ms < 0)
+        return -1;
+    struct weft__fiber *f = weft__fiber_current();
+    return weft__deadline(f ? weft__loop_now(f->loop) : weft__now_ns(),
+                          timeout_ms);
 }
 
 /* Any thread: queues cb(arg) to run on loop's thread and wakes it.

@@ -15,48 +15,10 @@
 
 #include "internal.h"
 
-/* A FIFO of parked fibers, linked through fd_next/fd_prev (a fiber waits
- * on one thing at a time). */
-struct waitq {
-    struct weft__fiber *head, *tail;
-};
-
-static void wq_push(struct waitq *q, struct weft__fiber *f)
-{
-    f->fd_next = NULL;
-    f->fd_prev = q->tail;
-    if (q->tail)
-        q->tail->fd_next = f;
-    else
-        q->head = f;
-    q->tail = f;
-}
-
-static void wq_del(struct waitq *q, struct weft__fiber *f)
-{
-    if (f->fd_prev)
-        f->fd_prev->fd_next = f->fd_next;
-    else
-        q->head = f->fd_next;
-    if (f->fd_next)
-        f->fd_next->fd_prev = f->fd_prev;
-    else
-        q->tail = f->fd_prev;
-    f->fd_next = f->fd_prev = NULL;
-}
-
-static struct weft__fiber *wq_pop(struct waitq *q)
-{
-    struct weft__fiber *f = q->head;
-    if (f)
-        wq_del(q, f);
-    return f;
-}
-
 /* Every primitive starts with this, so one unlink serves them all. */
 struct prim {
     struct weft_loop *loop; /* bound at first use */
-    struct waitq q;         /* parked fibers */
+    struct weft__waitq q;   /* parked fibers */
     const char *kind;       /* "mutex", "condition", ... for reports */
 };
 
@@ -96,15 +58,15 @@ static bool on_its_thread(const struct prim *p, const char *call)
 static bool prim_unlink(struct weft__fiber *f)
 {
     struct prim *p = f->wait_obj;
-    wq_del(&p->q, f);
+    weft__waitq_del(&p->q, f);
     return true;
 }
 
 /* Parks f in p's queue. 0 when woken by a hand-off or a signal. */
 static int wait_in(struct prim *p, struct weft__fiber *f, int64_t timeout_ms)
 {
-    wq_push(&p->q, f);
-    int64_t deadline = weft__deadline(weft__loop_now(f->loop), timeout_ms);
+    weft__waitq_push(&p->q, f);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     return weft__park(f, WEFT__WAIT_SYNC, p, deadline, prim_unlink);
 }
 
@@ -188,7 +150,7 @@ int weft_mutex_unlock(weft_mutex *m)
                     (void *)m);
         return -EPERM;
     }
-    struct weft__fiber *next = wq_pop(&m->p.q);
+    struct weft__fiber *next = weft__waitq_pop(&m->p.q);
     m->owner = next; /* hand-off: FIFO, no barging */
     if (next)
         weft__wake(next, 0);
@@ -204,7 +166,7 @@ static void relock(weft_mutex *m, struct weft__fiber *f)
     }
     bool saved = f->nocancel;
     f->nocancel = true;
-    wq_push(&m->p.q, f);
+    weft__waitq_push(&m->p.q, f);
     weft__park(f, WEFT__WAIT_SYNC, &m->p, -1, prim_unlink);
     f->nocancel = saved;
 }
@@ -235,9 +197,9 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
         return err;
     if (m->owner != f)
         return -EPERM;
-    wq_push(&c->p.q, f);
+    weft__waitq_push(&c->p.q, f);
     weft_mutex_unlock(m);
-    int64_t deadline = weft__deadline(weft__loop_now(f->loop), timeout_ms);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
     int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
     relock(m, f);
     return rc;
@@ -249,7 +211,7 @@ int weft_cond_signal(weft_cond *c)
         return -EINVAL;
     if (!on_its_thread(&c->p, "weft_cond_signal"))
         return -EPERM;
-    struct weft__fiber *f = wq_pop(&c->p.q);
+    struct weft__fiber *f = weft__waitq_pop(&c->p.q);
     if (f)
         weft__wake(f, 0);
     return 0;
@@ -262,7 +224,7 @@ int weft_cond_broadcast(weft_cond *c)
     if (!on_its_thread(&c->p, "weft_cond_broadcast"))
         return -EPERM;
     struct weft__fiber *f;
-    while ((f = wq_pop(&c->p.q)) != NULL)
+    while ((f = weft__waitq_pop(&c->p.q)) != NULL)
         weft__wake(f, 0);
     return 0;
 }
@@ -310,7 +272,7 @@ int weft_sem_release(weft_sem *s)
         return -EINVAL;
     if (!on_its_thread(&s->p, "weft_sem_release"))
         return -EPERM;
-    struct weft__fiber *f = wq_pop(&s->p.q);
+    struct weft__fiber *f = weft__waitq_pop(&s->p.q);
     if (f) {
         weft__wake(f, 0);
         return 0;
@@ -346,7 +308,7 @@ int weft_event_set(weft_event *e)
         return -EPERM;
     e->set = true;
     struct weft__fiber *f;
-    while ((f = wq_pop(&e->p.q)) != NULL)
+    while ((f = weft__waitq_pop(&e->p.q)) != NULL)
         weft__wake(f, 0);
     return 0;
 }

@@ -115,8 +115,11 @@ SWITCH_RET:
     str x9, [x0]                /* publish our frame */
     mov sp, x1                  /* now on the other stack: same frame shape, same CFI */
 #if WEFT_FPENV
-    ldr x9, [sp, #160]
-    msr fpcr, x9
+    ldr x10, [sp, #160]         /* write FPCR only when it differs: the */
+    cmp x9, x10                 /* write is the dear part, and contexts */
+    b.eq 1f                     /* almost always agree */
+    msr fpcr, x10
+1:
 #endif
     ldp d8, d9, [sp, #0]
     ldp d10, d11, [sp, #16]

@@ -26,8 +26,8 @@
  * SysV AMD64 ABI 3.2.1 (Figure 3.4): rbx, rbp, r12-r15 and rsp belong to
  * the caller; every xmm register is caller-saved. The control bits of
  * MXCSR and the x87 control word are callee-saved too (3.2.1), but real
- * code almost never changes them and ldmxcsr/fldcw cost about 40% of a
- * switch, so they are saved only when WEFT_FPENV is 1.
+ * code almost never changes them and reading MXCSR (stmxcsr) alone costs
+ * about 40% of a switch, so they are saved only when WEFT_FPENV is 1.
  *
  * The resume is "pop r11; jmp *r11", not "ret": the return stack buffer
  * cannot predict a return into another stack, and a mispredicted ret costs
@@ -92,12 +92,24 @@
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movzwl 4(%rsp), %ecx        /* our x87 control word, forwarded from the store */
 #endif
     movq %rsp, (%rdi)           /* publish our frame */
     movq %rsi, %rsp             /* now on the other stack: same frame shape, same CFI */
 #if WEFT_FPENV
+    /*
+     * stmxcsr is the dear instruction here (about 10 cycles on Zen 5,
+     * NOTES.md) and has no cheaper substitute; ldmxcsr is cheap, and so is
+     * skipping fldcw when both sides' x87 control words agree, as they
+     * nearly always do. (Skipping ldmxcsr the same way would need a read
+     * back of what stmxcsr stored, which does not forward and costs more
+     * than the load it saves.)
+     */
     ldmxcsr (%rsp)
+    cmpw 4(%rsp), %cx
+    je 1f
     fldcw 4(%rsp)
+1:
     addq $8, %rsp
     .cfi_adjust_cfa_offset -8
 #endif

@@ -115,7 +115,7 @@ static int same(const uint64_t *a, const uint64_t *b)
     return memcmp(a, b, NREGS * sizeof *a) == 0;
 }
 
-enum { T_REGS, T_ARGS, T_ALIGN, T_PINGPONG, T_BACKTRACE, T_FPCTRL };
+enum { T_REGS, T_ARGS, T_ALIGN, T_PINGPONG, T_BACKTRACE, T_FPCTRL, T_FPFIELDS };
 
 #if defined(__x86_64__)
 static unsigned read_mxcsr_rc(void)
@@ -150,6 +150,74 @@ static int rounding_mode(void)
 #else
     return fegetround();
 #endif
+}
+
+/*
+ * The whole FP control state, raw, as the ABI asks a switch to keep it.
+ * A switch may skip the dear write of the control registers when both
+ * sides agree, so each field must be seen to differ on its own.
+ */
+struct fpctl {
+    uint32_t a; /* MXCSR without its exception flags; FPCR */
+    uint32_t b; /* x87 control word; unused */
+};
+
+#if defined(__x86_64__)
+static struct fpctl fpctl_get(void)
+{
+    unsigned m;
+    unsigned short cw;
+    __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(m), "=m"(cw));
+    return (struct fpctl){m & ~0x3fu, cw};
+}
+
+/* flags: MXCSR exception flags to raise too (they are not control). */
+static void fpctl_set(struct fpctl c, unsigned flags)
+{
+    unsigned m = c.a | flags;
+    unsigned short cw = (unsigned short)c.b;
+    __asm__ volatile("ldmxcsr %0\n\tfldcw %1" ::"m"(m), "m"(cw));
+}
+
+/* Each differs from the first in one field. */
+static const struct fpctl fp_states[] = {
+    {0x1f80, 0x037f},          /* the power-on state */
+    {0x1f80 | 0x0040, 0x037f}, /* MXCSR DAZ, the lowest control bit */
+    {0x1f80 | 0x8000, 0x037f}, /* MXCSR FTZ, the highest */
+    {0x1f80 | 0x6000, 0x037f}, /* MXCSR rounding alone */
+    {0x1f80, 0x0f7f},          /* x87 rounding alone */
+    {0x1f80, 0x027f},          /* x87 precision: 53 bits */
+};
+#define FP_FLAGS 0x3fu
+#elif defined(__aarch64__)
+static struct fpctl fpctl_get(void)
+{
+    uint64_t r;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+    return (struct fpctl){(uint32_t)r, 0};
+}
+
+static void fpctl_set(struct fpctl c, unsigned flags)
+{
+    (void)flags; /* FPSR, where the flags live, is not switched */
+    uint64_t r = c.a;
+    __asm__ volatile("msr fpcr, %0" ::"r"(r));
+}
+
+static const struct fpctl fp_states[] = {
+    {0, 0},
+    {1u << 22, 0}, /* RMode: toward +infinity */
+    {1u << 24, 0}, /* FZ */
+    {1u << 25, 0}, /* DN */
+    {1u << 26, 0}, /* AHP */
+};
+#define FP_FLAGS 0u
+#endif
+#define NFP_STATES (int)(sizeof fp_states / sizeof fp_states[0])
+
+static int fpctl_eq(struct fpctl x, struct fpctl y)
+{
+    return x.a == y.a && x.b == y.b;
 }
 
 static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
@@ -222,6 +290,19 @@ void weft_probe_entry_c(void *arg)
             g.failed = 1;
         fesetround(FE_TONEAREST);
         break;
+    case T_FPFIELDS: {
+        /* g.rounds indexes this side's state; main holds g.count's. */
+        struct fpctl mine = fp_states[g.rounds];
+        fpctl_set(mine, 0);
+        for (int r = 0; r < 3; r++) {
+            v->sw(&g.ctx_sp, g.main_sp, NULL);
+            if (!fpctl_eq(fpctl_get(), mine))
+                g.failed = 1;
+            fpctl_set(mine, FP_FLAGS); /* flags differ, control does not */
+        }
+        fpctl_set(fp_states[0], 0);
+        break;
+    }
     }
     back(NULL);
     abort(); /* never resumed after the final switch */
@@ -340,6 +421,39 @@ static void check_fp_control(const struct variant *v)
     stack_free(stack);
 }
 
+/* Every pair of states, each field alone on either side and both sides
+ * alike: each side must get its own back after every switch. */
+static void check_fp_fields(const struct variant *v)
+{
+    int ok = 1;
+    for (int i = 0; i < NFP_STATES; i++)
+        for (int j = 0; j < NFP_STATES; j++) {
+            struct fpctl mine = fp_states[i];
+            char *stack = start(v, T_FPFIELDS, 0, NULL);
+            g.rounds = j;
+            fpctl_set(mine, 0);
+            for (int r = 0; r < 4; r++) { /* enter, resume three times */
+                v->sw(&g.main_sp, g.ctx_sp, NULL);
+                if (!fpctl_eq(fpctl_get(), mine)) {
+                    printf("# main in state %d, context in %d: main got "
+                           "%#x/%#x back\n",
+                           i, j, fpctl_get().a, fpctl_get().b);
+                    ok = 0;
+                }
+                fpctl_set(mine, r & 1 ? FP_FLAGS : 0);
+            }
+            if (g.failed) {
+                printf("# main in state %d, context in %d: the context's "
+                       "changed\n",
+                       i, j);
+                ok = 0;
+            }
+            fpctl_set(fp_states[0], 0);
+            stack_free(stack);
+        }
+    report(ok, v->name, "each FP control field survives switches, alone");
+}
+
 int main(void)
 {
     static const struct variant variants[] = {
@@ -359,8 +473,10 @@ int main(void)
         check_alignment(v);
         check_pingpong(v);
         check_backtrace(v);
-        if (v->fpenv)
+        if (v->fpenv) {
             check_fp_control(v);
+            check_fp_fields(v);
+        }
     }
     printf("%s: %d checks, %d failed\n", failures ? "FAIL" : "PASS", checks,
            failures);

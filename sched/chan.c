@@ -50,11 +50,14 @@ struct weft_chan {
     struct cq sendq, recvq; /* waiting senders, receivers: FIFO */
 };
 
-static inline void lock(weft_chan *ch)
+static inline bool trylock(weft_chan *ch)
+{
+    return !atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire);
+}
+
+__attribute__((noinline)) static void lock_contended(weft_chan *ch)
 {
     for (unsigned spins = 0;; spins++) {
-        if (!atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire))
-            return;
         while (atomic_load_explicit(&ch->lock, memory_order_relaxed)) {
             if (++spins > 64)
                 sched_yield(); /* the holder may be descheduled */
@@ -62,7 +65,15 @@ static inline void lock(weft_chan *ch)
             __builtin_ia32_pause();
 #endif
         }
+        if (trylock(ch))
+            return;
     }
+}
+
+static inline void lock(weft_chan *ch)
+{
+    if (WEFT_UNLIKELY(!trylock(ch)))
+        lock_contended(ch);
 }
 
 static inline void unlock(weft_chan *ch)
@@ -106,6 +117,28 @@ static void wake_remote(void *arg)
     weft__wake(w->fiber, w->rc);
 }
 
+/* True when w is a fiber of this thread's loop, parked with no deadline:
+ * the waiter complete_here() can finish without calling anything. */
+static inline bool is_here(const struct cwaiter *w)
+{
+    return w->loop == weft__loop_tls && w->loop != NULL &&
+           w->fiber->state == WEFT__FIBER_PARKED &&
+           w->fiber->timeout.idx == WEFT__IDLE;
+}
+
+/* Under ch's lock, for a waiter is_here() accepts: complete() without a
+ * call, so that the calls handing over to a fiber of their own loop (the
+ * common case) stay leaf functions. */
+static inline void complete_here(struct cq *q, struct cwaiter *w, int rc)
+{
+    cq_del(q, w);
+    w->done = true;
+    w->rc = rc;
+    struct weft__fiber *f = w->fiber;
+    f->wake_rc = rc;
+    weft__runq_push(f->loop, f);
+}
+
 /* Under ch's lock: w's wait is over with rc. */
 static inline void complete(struct cq *q, struct cwaiter *w, int rc)
 {
@@ -120,18 +153,23 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
         out_of_memory();
 }
 
+__attribute__((cold, noinline)) static int used_after_free(weft_chan *ch,
+                                                           const char *call)
+{
+    fprintf(stderr, "weft: %s: channel %p used after weft_chan_free\n", call,
+            (void *)ch);
+    return -EINVAL;
+}
+
 /* Checks ch before use; a freed channel is reported, not touched (its
  * memory stays mapped in debug mode, WEFT_DEBUG=1, so this is reliable
  * there). */
-static int usable(weft_chan *ch, const char *call)
+static inline int usable(weft_chan *ch, const char *call)
 {
-    if (ch == NULL)
+    if (WEFT_UNLIKELY(ch == NULL))
         return -EINVAL;
-    if (ch->magic != CHAN_LIVE) {
-        fprintf(stderr, "weft: %s: channel %p used after weft_chan_free\n",
-                call, (void *)ch);
-        return -EINVAL;
-    }
+    if (WEFT_UNLIKELY(ch->magic != CHAN_LIVE))
+        return used_after_free(ch, call);
     return 0;
 }
 
@@ -190,82 +228,91 @@ static bool chan_unlink(struct weft__fiber *f)
     return pending;
 }
 
-/* Under ch's lock: fills in how the caller waits (a fiber parks, a plain
- * thread blocks on tp). 0, or -EDEADLK on a loop's thread outside its
- * fibers: blocking there would freeze the loop. */
-static int waiter_init(struct cwaiter *w, weft_chan *ch, void *item,
-                       struct weft__tpark *tp)
+/* Under ch's lock: w waits in q for ch, with item to give (a send). */
+static inline void waiter_push(struct cwaiter *w, weft_chan *ch, struct cq *q,
+                               void *item)
 {
     w->ch = ch;
+    w->q = q;
     w->item = item;
     w->rc = 0;
     w->done = false;
-    w->tp = NULL;
-    w->fiber = weft__fiber_current();
-    if (w->fiber != NULL) {
-        w->loop = w->fiber->loop;
-        return 0;
-    }
-    w->loop = NULL;
-    if (weft__loop_tls != NULL)
-        return -EDEADLK;
-    weft__tpark_init(tp);
-    w->tp = tp;
-    return 0;
+    cq_push(q, w);
 }
 
-/*
- * Called with ch locked and w ready; queues w on q, unlocks, and waits
- * until w is done or the deadline passes. Returns w's result, -ETIMEDOUT
- * or -ECANCELED.
- */
-static int block(weft_chan *ch, struct cq *q, struct cwaiter *w,
-                 int64_t deadline)
+/* wait_on for a plain thread: blocks on a tpark. */
+__attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
+                                                 void *item, void **got,
+                                                 int64_t timeout_ms)
 {
-    w->q = q;
-    cq_push(q, w);
+    if (weft__loop_tls != NULL) { /* a loop's thread outside its fibers: */
+        unlock(ch);               /* blocking would freeze the loop */
+        return -EDEADLK;
+    }
+    struct cwaiter w;
+    struct weft__tpark tp;
+    weft__tpark_init(&tp);
+    w.fiber = NULL;
+    w.loop = NULL;
+    w.tp = &tp;
+    waiter_push(&w, ch, q, item);
     unlock(ch);
-    if (w->fiber != NULL)
-        return weft__park(w->fiber, WEFT__WAIT_CHAN, w, deadline, chan_unlink);
-    int rc = weft__tpark_wait(w->tp, deadline);
+    /* The clock is read after the lock is dropped: a clock read is not
+     * short enough to hold a spinlock over. */
+    int rc = weft__tpark_wait(
+        &tp, timeout_ms < 0 ? -1 : weft__deadline(weft__now_ns(), timeout_ms));
     if (rc == -ETIMEDOUT) {
         lock(ch);
-        if (w->done)
-            rc = w->rc; /* completed as the time ran out */
+        if (w.done)
+            rc = w.rc; /* completed as the time ran out */
         else
-            cq_del(q, w);
+            cq_del(q, &w);
         unlock(ch);
     }
-    weft__tpark_destroy(w->tp);
+    weft__tpark_destroy(&tp);
+    if (rc == 0 && got != NULL)
+        *got = w.item;
     return rc;
 }
 
-/* A send's waiting half, apart so that a send that hands over or buffers
- * carries no waiter in its frame. Called with ch locked. */
-__attribute__((noinline)) static int send_wait(weft_chan *ch, void *item,
-                                               int64_t deadline)
+/*
+ * The waiting half of a send (item) or a receive (into *got), apart so
+ * that the calls that hand over at once carry no waiter in their frames.
+ * Entered with ch locked and nothing to take or give; queues the caller
+ * on q, unlocks, and waits until it is done or the time is up. Returns
+ * the wait's result, -ETIMEDOUT, -ECANCELED, or -EDEADLK on a loop's
+ * thread outside its fibers.
+ */
+__attribute__((noinline)) static int
+wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
 {
-    struct cwaiter w;
-    struct weft__tpark tp;
-    int rc = waiter_init(&w, ch, item, &tp);
-    if (rc < 0) {
+    struct weft__fiber *f = weft__fiber_current();
+    if (WEFT_UNLIKELY(timeout_ms == 0)) {
         unlock(ch);
-        return rc;
+        return -ETIMEDOUT;
     }
-    return block(ch, &ch->sendq, &w, deadline);
+    if (WEFT_UNLIKELY(f == NULL))
+        return thread_wait(ch, q, item, got, timeout_ms);
+    struct cwaiter w;
+    w.fiber = f;
+    w.loop = f->loop;
+    w.tp = NULL;
+    waiter_push(&w, ch, q, item);
+    unlock(ch);
+    int64_t deadline = timeout_ms < 0
+                           ? -1
+                           : weft__deadline(weft__loop_now(w.loop), timeout_ms);
+    int rc = weft__park(f, WEFT__WAIT_CHAN, &w, deadline, chan_unlink);
+    if (rc == 0 && got != NULL)
+        *got = w.item;
+    return rc;
 }
 
-int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
+/* A send with ch locked, every case. */
+__attribute__((noinline)) static int send_locked(weft_chan *ch, void *item,
+                                                 int64_t timeout_ms)
 {
-    int rc = usable(ch, "weft_chan_send");
-    if (rc < 0)
-        return rc;
-    int64_t deadline = weft__wait_deadline(timeout_ms);
-    lock(ch);
-    if (ch->closed) {
-        unlock(ch);
-        return -EPIPE;
-    }
+    /* A closed channel has no waiting receivers: close completed them. */
     struct cwaiter *r = ch->recvq.head;
     if (r != NULL) { /* a receiver waits: hand it over */
         r->item = item;
@@ -273,26 +320,54 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
         unlock(ch);
         return 0;
     }
+    if (ch->closed) {
+        unlock(ch);
+        return -EPIPE;
+    }
     if (ch->len < ch->cap) {
         ch->buf[(ch->head + ch->len++) % ch->cap] = item;
         unlock(ch);
         return 0;
     }
-    if (timeout_ms == 0) {
-        unlock(ch);
-        return -ETIMEDOUT;
-    }
-    return send_wait(ch, item, deadline);
+    return wait_on(ch, &ch->sendq, item, NULL, timeout_ms);
 }
 
-int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
+__attribute__((noinline)) static int send_contended(weft_chan *ch, void *item,
+                                                    int64_t timeout_ms)
 {
-    int rc = usable(ch, "weft_chan_recv");
+    lock_contended(ch);
+    return send_locked(ch, item, timeout_ms);
+}
+
+/*
+ * The public calls are the common case, written so that they call nothing
+ * and so save no registers: an uncontended lock and a hand-over to a fiber
+ * of this loop, or a tail call into the wait. Everything else goes to
+ * send_locked/recv_locked.
+ */
+int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
+{
+    int rc = usable(ch, "weft_chan_send");
     if (rc < 0)
         return rc;
-    int64_t deadline = weft__wait_deadline(timeout_ms);
+    if (WEFT_UNLIKELY(!trylock(ch)))
+        return send_contended(ch, item, timeout_ms);
+    struct cwaiter *r = ch->recvq.head;
+    if (r != NULL && WEFT_LIKELY(is_here(r))) {
+        r->item = item;
+        complete_here(&ch->recvq, r, 0);
+        unlock(ch);
+        return 0;
+    }
+    return send_locked(ch, item, timeout_ms);
+}
+
+/* A receive with ch locked, every case. */
+__attribute__((noinline)) static int recv_locked(weft_chan *ch, void **item,
+                                                 int64_t timeout_ms)
+{
     void *got;
-    lock(ch);
+    /* A closed channel has no waiting senders: close completed them. */
     struct cwaiter *s = ch->sendq.head;
     if (ch->len > 0) {
         got = ch->buf[ch->head];
@@ -309,23 +384,42 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
         unlock(ch);
         return -EPIPE;
     } else {
-        struct cwaiter w;
-        struct weft__tpark tp;
-        if (timeout_ms == 0 || (rc = waiter_init(&w, ch, NULL, &tp)) < 0) {
-            unlock(ch);
-            return timeout_ms == 0 ? -ETIMEDOUT : rc;
-        }
-        rc = block(ch, &ch->recvq, &w, deadline);
-        if (rc < 0)
-            return rc;
-        if (item != NULL)
-            *item = w.item;
-        return 0;
+        return wait_on(ch, &ch->recvq, NULL, item, timeout_ms);
     }
     unlock(ch);
     if (item != NULL)
         *item = got;
     return 0;
+}
+
+__attribute__((noinline)) static int recv_contended(weft_chan *ch, void **item,
+                                                    int64_t timeout_ms)
+{
+    lock_contended(ch);
+    return recv_locked(ch, item, timeout_ms);
+}
+
+int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
+{
+    int rc = usable(ch, "weft_chan_recv");
+    if (rc < 0)
+        return rc;
+    if (WEFT_UNLIKELY(!trylock(ch)))
+        return recv_contended(ch, item, timeout_ms);
+    if (ch->len == 0) {
+        struct cwaiter *s = ch->sendq.head;
+        if (s == NULL && !ch->closed)
+            return wait_on(ch, &ch->recvq, NULL, item, timeout_ms);
+        if (s != NULL && WEFT_LIKELY(is_here(s))) {
+            void *got = s->item;
+            complete_here(&ch->sendq, s, 0);
+            unlock(ch);
+            if (item != NULL)
+                *item = got;
+            return 0;
+        }
+    }
+    return recv_locked(ch, item, timeout_ms);
 }
 
 int weft_chan_close(weft_chan *ch)

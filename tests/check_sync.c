@@ -309,6 +309,68 @@ START_TEST(a_closed_channel_drains_then_reports_epipe)
 }
 END_TEST
 
+/* Timed channel waits in fibers: a hand-over to a waiter whose deadline
+ * is armed, a wait that times out and leaves the channel clean, and a
+ * wait on a loop's thread outside its fibers. */
+static weft_chan *tch;
+
+static void *timed_receiver(void *arg)
+{
+    (void)arg;
+    void *v = NULL;
+    ck_assert_int_eq(weft_chan_recv(tch, &v, 5000), 0); /* gets 42 */
+    ck_assert_uint_eq((uintptr_t)v, 42);
+    ck_assert_int_eq(weft_chan_recv(tch, &v, 20), -ETIMEDOUT);
+    ck_assert_int_eq(weft_chan_send(tch, (void *)7, 20), -ETIMEDOUT);
+    ck_assert_int_eq(weft_chan_recv(tch, &v, 5000), 0); /* gets 43 */
+    ck_assert_uint_eq((uintptr_t)v, 43);
+    ck_assert_int_eq(weft_chan_send(tch, (void *)44, 5000), 0);
+    return NULL;
+}
+
+static void *timed_sender(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_chan_send(tch, (void *)42, -1), 0);
+    weft_sleep(100); /* the receiver times out twice meanwhile */
+    ck_assert_int_eq(weft_chan_send(tch, (void *)43, -1), 0);
+    void *v = NULL;
+    ck_assert_int_eq(weft_chan_recv(tch, &v, -1), 0);
+    ck_assert_uint_eq((uintptr_t)v, 44);
+    return NULL;
+}
+
+static int outside_rc[2];
+
+static void chan_outside_fibers(void *arg)
+{
+    (void)arg;
+    outside_rc[0] = weft_chan_recv(tch, NULL, -1);
+    outside_rc[1] = weft_chan_send(tch, NULL, 1000);
+}
+
+START_TEST(timed_channel_waits_in_fibers_time_out_or_get_their_item)
+{
+    tch = weft_chan_new(0);
+    weft_loop *loop = weft_loop_new();
+    weft_future *r = weft_spawn(loop, timed_receiver, NULL);
+    weft_future *s = weft_spawn(loop, timed_sender, NULL);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(weft_future_result(r, NULL), 0);
+    ck_assert_int_eq(weft_future_result(s, NULL), 0);
+    weft_future_release(r);
+    weft_future_release(s);
+    /* On the loop's thread but in no fiber: blocking would freeze it. */
+    ck_assert_int_eq(weft_call_soon_threadsafe(loop, chan_outside_fibers, NULL),
+                     0);
+    ck_assert_int_eq(weft_loop_run_once(loop, 1000), 1); /* the callback */
+    ck_assert_int_eq(outside_rc[0], -EDEADLK);
+    ck_assert_int_eq(outside_rc[1], -EDEADLK);
+    weft_loop_free(loop);
+    ck_assert_int_eq(weft_chan_free(tch), 0); /* nobody left queued */
+}
+END_TEST
+
 /* A producer thread, two consumer fibers, 1,000,000 items. */
 struct prod {
     weft_chan *ch;
@@ -596,6 +658,8 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, event_set_wakes_every_waiter);
     tcase_add_test(tc, unbuffered_channels_ping_pong_between_fibers);
     tcase_add_test(tc, a_closed_channel_drains_then_reports_epipe);
+    tcase_add_test(tc,
+                   timed_channel_waits_in_fibers_time_out_or_get_their_item);
     tcase_add_test(tc,
                    a_producer_thread_feeds_two_consumer_fibers_a_million_items);
     tcase_add_test(tc, channels_connect_fibers_of_different_loops_and_threads);

@@ -205,11 +205,10 @@ static void fpctl_set(struct fpctl c, unsigned flags)
 }
 
 static const struct fpctl fp_states[] = {
-    {0, 0},
-    {1u << 22, 0}, /* RMode: toward +infinity */
-    {1u << 24, 0}, /* FZ */
-    {1u << 25, 0}, /* DN */
-    {1u << 26, 0}, /* AHP */
+    {0, 0},        {1u << 22, 0}, /* RMode: toward +infinity */
+    {1u << 24, 0},                /* FZ */
+    {1u << 25, 0},                /* DN */
+    {1u << 26, 0},                /* AHP */
 };
 #define FP_FLAGS 0u
 #endif

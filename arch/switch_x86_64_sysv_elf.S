@@ -40,6 +40,7 @@
 
 #ifndef WEFT__SYMSUFFIX
 #define WEFT__SYMSUFFIX
+#define WEFT__FIRST_BUILD 1 /* the default build; the FPENV one has a suffix */
 #endif
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -215,5 +216,30 @@ TRAMPOLINE:
     ud2
     .cfi_endproc
     .size TRAMPOLINE, . - TRAMPOLINE
+
+#ifdef WEFT__FIRST_BUILD
+/*
+ * The return of the functions marked WEFT__RESUME_RETURN (core/internal.h),
+ * which resume user code after a switch: GCC ends them with a jmp here
+ * instead of ret. The indirect jump is predicted from the branch history,
+ * where a ret after a switch would be predicted from the other context's
+ * return stack. GCC's name for it (-mfunction-return=thunk-extern); weak,
+ * so that a program built that way keeps its own, and hidden, so that the
+ * shared library does not export it.
+ */
+    .globl __x86_return_thunk
+    .weak __x86_return_thunk
+    .hidden __x86_return_thunk
+    .type __x86_return_thunk, @function
+    .p2align 4
+__x86_return_thunk:
+    .cfi_startproc
+    popq %r11
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %r11
+    jmpq *%r11
+    .cfi_endproc
+    .size __x86_return_thunk, . - __x86_return_thunk
+#endif
 
     .section .note.GNU-stack, "", %progbits

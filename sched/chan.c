@@ -283,7 +283,7 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
  * the wait's result, -ETIMEDOUT, -ECANCELED, or -EDEADLK on a loop's
  * thread outside its fibers.
  */
-__attribute__((noinline)) static int
+WEFT__RESUME_RETURN __attribute__((noinline)) static int
 wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
 {
     struct weft__fiber *f = weft__fiber_current();

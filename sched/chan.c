@@ -30,7 +30,7 @@ struct cwaiter {
     weft_chan *ch;
     struct cq *q;              /* the queue it waits in */
     struct weft__fiber *fiber; /* a fiber, or NULL for a thread */
-    struct weft_loop *loop;    /* the fiber's */
+    struct weft_loop *loop;    /* the fiber's; THREAD_LOOP for a thread */
     struct weft__tpark *tp;    /* the thread's */
     void *item;                /* send: to give; recv: received */
     int rc;                    /* the result, once done */
@@ -117,26 +117,37 @@ static void wake_remote(void *arg)
     weft__wake(w->fiber, w->rc);
 }
 
-/* True when w is a fiber of this thread's loop, parked with no deadline:
- * the waiter complete_here() can finish without calling anything. */
-static inline bool is_here(const struct cwaiter *w)
+/* The loop of a waiting plain thread: never any thread's loop, so that
+ * "a fiber of this thread's loop" is one comparison. */
+static char thread_mark;
+#define THREAD_LOOP ((struct weft_loop *)&thread_mark)
+
+/* True when the waiter first in q is a fiber of this thread's loop with
+ * no deadline: complete_first_here() can finish it without a call. (Such
+ * a waiter is parked: its fiber queued it and parked without a switch in
+ * between, and only this thread completes it.) */
+static inline bool first_is_here(const struct cq *q)
 {
-    return w->loop == weft__loop_tls && w->loop != NULL &&
-           w->fiber->state == WEFT__FIBER_PARKED &&
-           w->fiber->timeout.idx == WEFT__IDLE;
+    const struct cwaiter *w = q->head;
+    return w->loop == weft__loop_tls && w->fiber->timeout.idx == WEFT__IDLE;
 }
 
-/* Under ch's lock, for a waiter is_here() accepts: complete() without a
- * call, so that the calls handing over to a fiber of their own loop (the
- * common case) stay leaf functions. */
-static inline void complete_here(struct cq *q, struct cwaiter *w, int rc)
+/* Under ch's lock, when first_is_here(q): complete() for the first waiter
+ * without a call, so that the calls handing over to a fiber of their own
+ * loop (the common case) stay leaf functions. */
+static inline void complete_first_here(struct cq *q, int rc)
 {
-    cq_del(q, w);
+    struct cwaiter *w = q->head;
+    q->head = w->next;
+    if (w->next)
+        w->next->prev = NULL;
+    else
+        q->tail = NULL;
     w->done = true;
     w->rc = rc;
     struct weft__fiber *f = w->fiber;
     f->wake_rc = rc;
-    weft__runq_push(f->loop, f);
+    weft__runq_push(w->loop, f);
 }
 
 /* Under ch's lock: w's wait is over with rc. */
@@ -145,7 +156,7 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
     cq_del(q, w);
     w->done = true;
     w->rc = rc;
-    if (WEFT_LIKELY(w->loop == weft__loop_tls && w->loop != NULL))
+    if (WEFT_LIKELY(w->loop == weft__loop_tls))
         weft__wake(w->fiber, rc); /* our own loop: just queue it */
     else if (w->tp != NULL)
         weft__tpark_wake(w->tp, rc);
@@ -153,24 +164,21 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
         out_of_memory();
 }
 
-__attribute__((cold, noinline)) static int used_after_free(weft_chan *ch,
-                                                           const char *call)
+/* What a call on a NULL or freed channel returns; a freed one is
+ * reported, not touched (its memory stays mapped in debug mode,
+ * WEFT_DEBUG=1, so this is reliable there). */
+__attribute__((cold, noinline)) static int bad_chan(weft_chan *ch,
+                                                    const char *call)
 {
-    fprintf(stderr, "weft: %s: channel %p used after weft_chan_free\n", call,
-            (void *)ch);
+    if (ch != NULL)
+        fprintf(stderr, "weft: %s: channel %p used after weft_chan_free\n",
+                call, (void *)ch);
     return -EINVAL;
 }
 
-/* Checks ch before use; a freed channel is reported, not touched (its
- * memory stays mapped in debug mode, WEFT_DEBUG=1, so this is reliable
- * there). */
-static inline int usable(weft_chan *ch, const char *call)
+static inline bool usable(const weft_chan *ch)
 {
-    if (WEFT_UNLIKELY(ch == NULL))
-        return -EINVAL;
-    if (WEFT_UNLIKELY(ch->magic != CHAN_LIVE))
-        return used_after_free(ch, call);
-    return 0;
+    return WEFT_LIKELY(ch != NULL && ch->magic == CHAN_LIVE);
 }
 
 weft_chan *weft_chan_new(size_t capacity)
@@ -198,9 +206,8 @@ weft_chan *weft_chan_new(size_t capacity)
 
 int weft_chan_free(weft_chan *ch)
 {
-    int rc = usable(ch, "weft_chan_free");
-    if (rc < 0)
-        return rc;
+    if (!usable(ch))
+        return bad_chan(ch, "weft_chan_free");
     lock(ch);
     if (ch->sendq.head != NULL || ch->recvq.head != NULL) {
         unlock(ch);
@@ -253,7 +260,7 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
     struct weft__tpark tp;
     weft__tpark_init(&tp);
     w.fiber = NULL;
-    w.loop = NULL;
+    w.loop = THREAD_LOOP;
     w.tp = &tp;
     waiter_push(&w, ch, q, item);
     unlock(ch);
@@ -347,15 +354,13 @@ __attribute__((noinline)) static int send_contended(weft_chan *ch, void *item,
  */
 int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
 {
-    int rc = usable(ch, "weft_chan_send");
-    if (rc < 0)
-        return rc;
+    if (!usable(ch))
+        return bad_chan(ch, "weft_chan_send");
     if (WEFT_UNLIKELY(!trylock(ch)))
         return send_contended(ch, item, timeout_ms);
-    struct cwaiter *r = ch->recvq.head;
-    if (r != NULL && WEFT_LIKELY(is_here(r))) {
-        r->item = item;
-        complete_here(&ch->recvq, r, 0);
+    if (ch->recvq.head != NULL && WEFT_LIKELY(first_is_here(&ch->recvq))) {
+        ch->recvq.head->item = item;
+        complete_first_here(&ch->recvq, 0);
         unlock(ch);
         return 0;
     }
@@ -401,18 +406,17 @@ __attribute__((noinline)) static int recv_contended(weft_chan *ch, void **item,
 
 int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
 {
-    int rc = usable(ch, "weft_chan_recv");
-    if (rc < 0)
-        return rc;
+    if (!usable(ch))
+        return bad_chan(ch, "weft_chan_recv");
     if (WEFT_UNLIKELY(!trylock(ch)))
         return recv_contended(ch, item, timeout_ms);
     if (ch->len == 0) {
         struct cwaiter *s = ch->sendq.head;
         if (s == NULL && !ch->closed)
             return wait_on(ch, &ch->recvq, NULL, item, timeout_ms);
-        if (s != NULL && WEFT_LIKELY(is_here(s))) {
+        if (s != NULL && WEFT_LIKELY(first_is_here(&ch->sendq))) {
             void *got = s->item;
-            complete_here(&ch->sendq, s, 0);
+            complete_first_here(&ch->sendq, 0);
             unlock(ch);
             if (item != NULL)
                 *item = got;
@@ -424,9 +428,8 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
 
 int weft_chan_close(weft_chan *ch)
 {
-    int rc = usable(ch, "weft_chan_close");
-    if (rc < 0)
-        return rc;
+    if (!usable(ch))
+        return bad_chan(ch, "weft_chan_close");
     lock(ch);
     if (ch->closed) {
         unlock(ch);

@@ -226,6 +226,7 @@ int main(void)
     chan_round(loop, 100000);
     for (int r = 0; r < ROUNDS; r++) {
         bench_pin(0);
+        chan_round(loop, 100000); /* back to speed after the pthread round */
         ch[r] = chan_round(loop, 1000000);
         sched_setaffinity(0, sizeof all, &all);
         hd[r] = hand_round(20000);

@@ -259,10 +259,16 @@ struct weft_loop {
     pthread_t owner;           /* the thread that runs it, once bound */
     bool bound;                /* owner is set */
     bool running;              /* inside weft_loop_run/run_once */
-    bool closing;              /* weft_loop_free: every park cancels */
-    bool embedded;             /* weft_loop_fd was asked for */
     bool forever;              /* runs until stopped (its own thread) */
-    bool debug;                /* debug mode (sched/debug.c) */
+    union {
+        struct {
+            bool closing;  /* weft_loop_free: every park cancels */
+            bool embedded; /* weft_loop_fd was asked for */
+            bool debug;    /* debug mode (sched/debug.c) */
+            bool has_until; /* until is set */
+        };
+        uint32_t modes; /* any of them: see weft__may_refill */
+    };
     long owner_tid;            /* the owner's kernel thread id, for reports */
     int64_t slow_ns;           /* debug: a slice longer than this is slow */
     int64_t slice_start;       /* debug: when the running fiber started */
@@ -291,10 +297,6 @@ struct weft_loop {
     void *heap_mem;              /* its allocation (heap is offset in it) */
     size_t nheap, capheap;
     uint64_t timer_seq;
-    struct { /* see sched/timer.c */
-        int64_t deadline;
-        struct weft_timer *leader; /* NULL: empty */
-    } tcache[WEFT__TCACHE];
 
     struct weft__poller poller;
     struct weft__fdent *fds; /* indexed by fd */
@@ -304,6 +306,11 @@ struct weft_loop {
     struct weft__xcall *xhead, *xtail;
     atomic_size_t nxcalls; /* queued cross-thread calls */
     atomic_int refs;       /* 1 + threads inside a post or stop */
+
+    struct { /* see sched/timer.c; last, away from the hot fields */
+        int64_t deadline;
+        struct weft_timer *leader; /* NULL: empty */
+    } tcache[WEFT__TCACHE];
 };
 
 static inline int64_t weft__timers_next(const struct weft_loop *loop)
@@ -399,8 +406,7 @@ static inline bool weft__may_refill(struct weft_loop *loop)
 {
     return (loop->nfdwait | loop->nheap | loop->calls_len | loop->nemfile |
             atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
-            (uintptr_t)loop->until | (size_t)loop->embedded |
-            (size_t)loop->closing | (size_t)loop->debug |
+            loop->modes |
             (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
            0;
 }

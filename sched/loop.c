@@ -401,8 +401,10 @@ int weft_loop_run_until(weft_loop *loop, weft_future *f)
     if (!weft__future_add_waiter(f, &w))
         return 0; /* already done */
     loop->until = f;
+    loop->has_until = true;
     int rc = run(loop, future_is_done, f);
     loop->until = NULL;
+    loop->has_until = false;
     weft__future_remove_waiter(f, &w);
     return rc;
 }

@@ -62,8 +62,11 @@ static bool prim_unlink(struct weft__fiber *f)
     return true;
 }
 
-/* Parks f in p's queue. 0 when woken by a hand-off or a signal. */
-static int wait_in(struct prim *p, struct weft__fiber *f, int64_t timeout_ms)
+/* Parks f in p's queue. 0 when woken by a hand-off or a signal. The
+ * callers tail-call it, so that it returns straight to user code, through
+ * the return that is predicted after a switch (WEFT__RESUME_RETURN). */
+WEFT__RESUME_RETURN __attribute__((noinline)) static int
+wait_in(struct prim *p, struct weft__fiber *f, int64_t timeout_ms)
 {
     weft__waitq_push(&p->q, f);
     int64_t deadline = weft__wait_deadline(timeout_ms);
@@ -187,6 +190,19 @@ int weft_cond_free(weft_cond *c)
     return prim_free(c ? &c->p : NULL, sizeof *c, false);
 }
 
+/* weft_cond_wait's wait, tail-called like wait_in. */
+WEFT__RESUME_RETURN __attribute__((noinline)) static int
+cond_park(weft_cond *c, weft_mutex *m, struct weft__fiber *f,
+          int64_t timeout_ms)
+{
+    weft__waitq_push(&c->p.q, f);
+    weft_mutex_unlock(m);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
+    int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
+    relock(m, f);
+    return rc;
+}
+
 int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
 {
     if (c == NULL || m == NULL)
@@ -197,12 +213,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
         return err;
     if (m->owner != f)
         return -EPERM;
-    weft__waitq_push(&c->p.q, f);
-    weft_mutex_unlock(m);
-    int64_t deadline = weft__wait_deadline(timeout_ms);
-    int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
-    relock(m, f);
-    return rc;
+    return cond_park(c, m, f, timeout_ms);
 }
 
 int weft_cond_signal(weft_cond *c)

@@ -220,26 +220,42 @@ TRAMPOLINE:
 #ifdef WEFT__FIRST_BUILD
 /*
  * The return of the functions marked WEFT__RESUME_RETURN (core/internal.h),
- * which resume user code after a switch: GCC ends them with a jmp here
- * instead of ret. The indirect jump is predicted from the branch history,
- * where a ret after a switch would be predicted from the other context's
- * return stack. GCC's name for it (-mfunction-return=thunk-extern); weak,
- * so that a program built that way keeps its own, and hidden, so that the
- * shared library does not export it.
+ * which resume user code after a switch: GCC ends them with a jmp here.
+ * When the return stack's top is our return address (weft__resume_ra, kept
+ * by the scheduler), a ret is predicted and keeps the return stack in step;
+ * otherwise it would mispredict, and an indirect jump, predicted from the
+ * branch history, does better. GCC's name for it
+ * (-mfunction-return=thunk-extern); weak, so that a program built that way
+ * keeps its own, and hidden, so that the shared library does not export it.
  */
-    .globl __x86_return_thunk
     .weak __x86_return_thunk
     .hidden __x86_return_thunk
     .type __x86_return_thunk, @function
     .p2align 4
 __x86_return_thunk:
     .cfi_startproc
+    movq weft__resume_ra@gottpoff(%rip), %r11
+    movq %fs:(%r11), %r11
+    cmpq %r11, (%rsp)
+    jne 1f
+    ret
+1:
     popq %r11
     .cfi_adjust_cfa_offset -8
     .cfi_register %rip, %r11
     jmpq *%r11
     .cfi_endproc
     .size __x86_return_thunk, . - __x86_return_thunk
+
+    .section .tbss, "awT", @nobits
+    .p2align 3
+    .globl weft__resume_ra
+    .hidden weft__resume_ra
+    .type weft__resume_ra, @object
+    .size weft__resume_ra, 8
+weft__resume_ra:
+    .zero 8
+    .text
 #endif
 
     .section .note.GNU-stack, "", %progbits

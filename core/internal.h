@@ -47,25 +47,36 @@
 
 /*
  * For a function that parks its fiber and returns straight to user code
- * when the fiber resumes: return through an indirect jump instead of ret.
- * After a switch the return stack holds the other fiber's return
- * addresses, so that ret mispredicts whenever the two fibers called from
- * different places (a producer and a consumer), every time; an indirect
- * jump is predicted from the branch history, which tells them apart. A
- * channel ping-pong between two different functions went from 48 to 36 ns
- * per round trip with it (NOTES.md). Only for a function whose every
- * return is likely to follow a switch: a jump-return that did not leaves
- * one stale entry on the return stack, which costs the caller one
- * mispredicted ret later. GCC on x86_64 only; the jump is
- * __x86_return_thunk in arch/switch_x86_64_sysv_elf.S.
+ * when the fiber resumes: return through __x86_return_thunk
+ * (arch/switch_x86_64_sysv_elf.S) instead of a plain ret.
+ *
+ * After a switch the CPU's return stack holds the return addresses of the
+ * fiber that switched away. Where both fibers had called from the same
+ * place (the same function, or the same helper) that is right and ret is
+ * the best return there is. Where they had not (a producer and a
+ * consumer), ret mispredicts on every switch; an indirect jump is
+ * predicted from the branch history, which tells the fibers apart. The
+ * thunk picks: every switch_away records in weft__resume_ra its
+ * function's return address, which is what the return stack will offer
+ * the fiber resumed next; the thunk returns with ret when that is its own
+ * return address, and with pop + jmp otherwise. A channel ping-pong
+ * between two different functions went from 48 to 36 ns per round trip,
+ * and one between two fibers of the same function through helpers kept
+ * its ret (a jump alone cost it 15 ns there). NOTES.md has the numbers.
+ * GCC on x86_64 only (clang 14 lacks the attribute); empty elsewhere.
  */
-#if defined(__x86_64__) && defined(__has_attribute)
+#if !defined(WEFT__RESUME_RETURN) && defined(__x86_64__) &&                    \
+    defined(__has_attribute)
 #if __has_attribute(function_return)
 #define WEFT__RESUME_RETURN __attribute__((function_return("thunk-extern")))
+#define WEFT__RESUME_HINT 1 /* keep weft__resume_ra for the thunk */
 #endif
 #endif
 #ifndef WEFT__RESUME_RETURN
 #define WEFT__RESUME_RETURN
+#endif
+#ifndef WEFT__RESUME_HINT
+#define WEFT__RESUME_HINT 0
 #endif
 
 /* Thread-local state that signal handlers and hot paths read: static TLS,
@@ -179,6 +190,10 @@ struct weft__thread {
 };
 
 extern WEFT_TLS struct weft__thread weft__thr;
+/* What the return stack offers next: see WEFT__RESUME_RETURN. Defined
+ * beside the thunk that reads it (arch/switch_x86_64_sysv_elf.S), so the
+ * arch layer links alone; kept only where WEFT__RESUME_HINT is 1. */
+extern WEFT_TLS void *weft__resume_ra;
 
 void weft__thread_init(void);
 

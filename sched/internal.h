@@ -256,15 +256,15 @@ struct weft__fdent {
 
 /* ---- the loop ---- */
 struct weft_loop {
-    pthread_t owner;           /* the thread that runs it, once bound */
-    bool bound;                /* owner is set */
-    bool running;              /* inside weft_loop_run/run_once */
-    bool forever;              /* runs until stopped (its own thread) */
+    pthread_t owner; /* the thread that runs it, once bound */
+    bool bound;      /* owner is set */
+    bool running;    /* inside weft_loop_run/run_once */
+    bool forever;    /* runs until stopped (its own thread) */
     union {
         struct {
-            bool closing;  /* weft_loop_free: every park cancels */
-            bool embedded; /* weft_loop_fd was asked for */
-            bool debug;    /* debug mode (sched/debug.c) */
+            bool closing;   /* weft_loop_free: every park cancels */
+            bool embedded;  /* weft_loop_fd was asked for */
+            bool debug;     /* debug mode (sched/debug.c) */
             bool has_until; /* until is set */
         };
         uint32_t modes; /* any of them: see weft__may_refill */
@@ -418,6 +418,11 @@ weft__switch_away(struct weft__fiber *f)
 {
     struct weft_loop *loop = f->loop;
     struct weft__fiber *next = loop->batch;
+#if WEFT__RESUME_HINT
+    /* Whoever runs next, this fiber again included, finds this function's
+     * return address on top of the return stack (WEFT__RESUME_RETURN). */
+    weft__resume_ra = __builtin_return_address(0);
+#endif
     if (next == NULL && loop->runq_head != NULL && weft__may_refill(loop)) {
         next = loop->batch = loop->runq_head;
         loop->runq_head = loop->runq_tail = NULL;

@@ -135,6 +135,9 @@ void weft__fiber_run(struct weft__fiber *f)
     loop->nran++;
     if (WEFT_UNLIKELY(loop->debug))
         weft__debug_slice_start(loop);
+#if WEFT__RESUME_HINT
+    weft__resume_ra = NULL; /* the return stack holds the loop's frames */
+#endif
     weft_coro_resume(f->co, NULL);
     /* Back on the loop's stack: from f, or from a fiber f switched to. */
     struct weft__fiber *x = loop->current;
@@ -210,6 +213,16 @@ int weft_go(weft_loop *loop, weft_fn fn, void *arg)
     return weft__fiber_new(loop, fn, arg, NULL, false, NULL) ? 0 : -errno;
 }
 
+/* weft_yield's switch, tail-called so that it returns to user code
+ * through the thunk (WEFT__RESUME_RETURN). */
+WEFT__RESUME_RETURN __attribute__((noinline)) static int
+yield_switch(struct weft__fiber *f)
+{
+    weft__runq_push(f->loop, f);
+    weft__switch_away(f);
+    return 0;
+}
+
 int weft_yield(void)
 {
     struct weft__fiber *f = weft__fiber_current();
@@ -219,9 +232,7 @@ int weft_yield(void)
         f->cancel = false;
         return -ECANCELED;
     }
-    weft__runq_push(f->loop, f);
-    weft__switch_away(f);
-    return 0;
+    return yield_switch(f);
 }
 
 int weft_sleep(int64_t ms)

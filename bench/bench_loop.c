@@ -41,11 +41,24 @@ static void *yielder(void *arg)
     return NULL;
 }
 
-static double yield_round(weft_loop *loop, long n)
+/* The same loop in a second function: after each switch the CPU's return
+ * stack holds the other fiber's return address, so this pair shows what
+ * a producer/consumer pair of different functions pays. */
+static void *other_yielder(void *arg)
+{
+    long n = 0;
+    for (long i = 0; i < yield_n; i++) {
+        weft_yield();
+        n += (long)(uintptr_t)arg;
+    }
+    return (void *)(uintptr_t)n;
+}
+
+static double yield_round(weft_loop *loop, long n, bool two_functions)
 {
     yield_n = n;
     weft_go(loop, yielder, NULL);
-    weft_go(loop, yielder, NULL);
+    weft_go(loop, two_functions ? other_yielder : yielder, NULL);
     uint64_t t0 = bench_now_ns();
     weft_loop_run(loop);
     /* Each fiber yields n times: n round trips, two yields each. */
@@ -265,14 +278,17 @@ int main(void)
         return 1;
     }
 
-    double y[ROUNDS], fx[ROUNDS];
-    yield_round(loop, 100000); /* warm up: stacks into the pool */
+    double y[ROUNDS], y2[ROUNDS], fx[ROUNDS];
+    yield_round(loop, 100000, false); /* warm up: stacks into the pool */
     for (int r = 0; r < ROUNDS; r++) {
-        y[r] = yield_round(loop, 2000000);
+        y[r] = yield_round(loop, 2000000, false);
+        y2[r] = yield_round(loop, 2000000, true);
         fx[r] = futex_round(20000);
     }
     double m_y = bench_median(y, ROUNDS), m_fx = bench_median(fx, ROUNDS);
+    double m_y2 = bench_median(y2, ROUNDS);
     bench_line("yield_roundtrip_two_fibers", m_y, "ns");
+    bench_line("yield_roundtrip_two_fibers_two_functions", m_y2, "ns");
     bench_line("pthread_futex_handoff_roundtrip_one_cpu", m_fx, "ns");
 
     double tm[5], td[5], arm[5];

@@ -211,9 +211,9 @@ static inline struct weft__fiber *weft__waitq_pop(struct weft__waitq *q)
  * (-ECANCELED). A pending cancellation returns -ECANCELED at once. The
  * caller has linked f into what it waits on; unlink undoes that. Inline,
  * below the loop's definition: every wait in weft goes through it. */
-static inline int weft__park(struct weft__fiber *f, unsigned wait,
-                             void *wait_obj, int64_t deadline,
-                             weft__unlink_fn *unlink);
+__attribute__((always_inline)) static inline int
+weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
+           int64_t deadline, weft__unlink_fn *unlink);
 /* Loop thread: ends f's park with rc (no-op unless parked). */
 static inline void weft__wake(struct weft__fiber *f, int rc);
 /* The timer callback of a park's deadline. */
@@ -452,9 +452,12 @@ static inline void weft__clear_wait(struct weft__fiber *f)
     f->unlink = NULL;
 }
 
-static inline int weft__park(struct weft__fiber *f, unsigned wait,
-                             void *wait_obj, int64_t deadline,
-                             weft__unlink_fn *unlink)
+/* Always inline: the switch must happen in the function that called
+ * weft__park, whose return address switch_away records for the thunk
+ * (WEFT__RESUME_RETURN). */
+__attribute__((always_inline)) static inline int
+weft__park(struct weft__fiber *f, unsigned wait, void *wait_obj,
+           int64_t deadline, weft__unlink_fn *unlink)
 {
     struct weft_loop *loop = f->loop;
     f->wait = wait;

@@ -111,7 +111,16 @@ $(BUILD)/libweft.a: $(OBJ)
 $(BUILD)/libweft.so: $(PIC)
 	$(CC) -shared -Wl,-soname,libweft.so.0 -o $@ $^ $(LIBS)
 
-$(BUILD)/weft.pc: weft.pc.in Makefile
+# What weft.pc says depends on PREFIX (make install PREFIX=...), LIBS and
+# FPENV: a stamp that changes only when they do.
+PC_VARS := $(PREFIX)|$(LIBS)|$(FPENV)
+$(BUILD)/pc.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(PC_VARS)' ]; then \
+	    echo '$(PC_VARS)' > $@; fi
+FORCE:
+
+$(BUILD)/weft.pc: weft.pc.in Makefile $(BUILD)/pc.stamp
 	@mkdir -p $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LIBS)|' \
 	    -e 's|@FPENV@|$(FPENV)|' $< > $@

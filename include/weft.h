@@ -405,6 +405,30 @@ WEFT_API int weft_wait_fd(int fd, unsigned events, int64_t timeout_ms);
  * closes it. 0 or -errno from close. */
 WEFT_API int weft_close(int fd);
 
+/* TCP by name. host and port are strings ("127.0.0.1", "localhost",
+ * "::1"; "8080", "http"). A numeric host and port resolve in place; a name
+ * goes to the resolver, which runs on the default executor when called
+ * from a fiber (never on the loop), inline in a plain thread, and is
+ * refused with -EDEADLK on a loop's thread outside its fibers. Lookup
+ * errors: -ENOENT (no such host or service), -EINVAL (not a TCP port, or
+ * a number above 65535), -EAGAIN (the resolver is unreachable for now),
+ * -ENOMEM, -EIO.
+ *
+ * weft_tcp_listen: a listening socket (non-blocking, close-on-exec,
+ * SO_REUSEADDR) bound to the first address of host that accepts it: host
+ * NULL, "" or "*" is every local address (getaddrinfo's first passive
+ * address, 0.0.0.0 on glibc; "::" for IPv6); port "0" picks a free port
+ * (getsockname tells it). backlog <= 0: SOMAXCONN. The descriptor, or
+ * -errno (-EADDRINUSE, -EACCES, ...).
+ *
+ * weft_tcp_connect: tries host's addresses in order until one connects,
+ * all within timeout_ms (lookup included; < 0: no limit). The connected
+ * socket (non-blocking, close-on-exec, TCP_NODELAY), or the last error
+ * (-ECONNREFUSED, -ENETUNREACH, ...), -ETIMEDOUT or -ECANCELED. */
+WEFT_API int weft_tcp_listen(const char *host, const char *port, int backlog);
+WEFT_API int weft_tcp_connect(const char *host, const char *port,
+                              int64_t timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

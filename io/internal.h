@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* Waits until fd may be ready for events (WEFT_READABLE/WRITABLE): a
  * fiber parks, a plain thread polls. Returns the ready subset (> 0), or
@@ -14,6 +15,11 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline);
  * backoff_ns passes (then retry). 0, -ETIMEDOUT once the deadline has
  * passed, -ECANCELED. */
 int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns);
+
+/* weft_connect with a deadline (monotonic ns; < 0: none) in place of a
+ * timeout. */
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
+                  int64_t deadline);
 
 /* A fiber's loop remembers whether the last read of fd found nothing at
  * first and had to wait (request/response traffic: it always does). The

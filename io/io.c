@@ -343,6 +343,12 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
                  int64_t timeout_ms)
 {
+    return weft__connect(fd, addr, addrlen, weft__wait_deadline(timeout_ms));
+}
+
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
+                  int64_t deadline)
+{
     if (fd < 0)
         return -EBADF;
     if (addr == NULL)
@@ -350,7 +356,6 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
     int rc = ensure_nonblock(fd);
     if (rc < 0)
         return rc;
-    int64_t deadline = weft__wait_deadline(timeout_ms);
     for (;;) {
         if (connect(fd, addr, addrlen) == 0)
             return 0;

@@ -286,6 +286,155 @@ START_TEST(a_tcp_reset_gives_econnreset)
 }
 END_TEST
 
+/* ---- TCP by name ---- */
+
+static char tcp_port[16];
+
+static void check_flags(int fd, bool nodelay)
+{
+    ck_assert_int_ne(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+    if (nodelay) {
+        int on = 0;
+        socklen_t len = sizeof on;
+        ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len),
+                         0);
+        ck_assert_int_ne(on, 0);
+    }
+}
+
+/* Connects to tcp_port on host, sends a number, reads it back plus one. */
+static void echo_client(const char *host, uint32_t v)
+{
+    int fd = weft_tcp_connect(host, tcp_port, 5000);
+    ck_assert_msg(fd >= 0, "weft_tcp_connect(%s): %d", host, fd);
+    check_flags(fd, true);
+    ck_assert_int_eq(weft_write(fd, &v, sizeof v, 5000), sizeof v);
+    uint32_t back = 0;
+    ck_assert_int_eq(weft_read(fd, &back, sizeof back, 5000), sizeof back);
+    ck_assert_uint_eq(back, v + 1);
+    ck_assert_int_eq(weft_close(fd), 0);
+}
+
+static void *by_number(void *arg)
+{
+    (void)arg;
+    echo_client("127.0.0.1", 10);
+    return NULL;
+}
+
+static void *by_name(void *arg) /* "localhost": on the executor */
+{
+    (void)arg;
+    echo_client("localhost", 20);
+    return NULL;
+}
+
+static void *thread_by_name(void *arg) /* a plain thread: resolves inline */
+{
+    (void)arg;
+    echo_client("localhost", 30);
+    return NULL;
+}
+
+static void *tcp_server(void *arg)
+{
+    int lfd = *(int *)arg;
+    for (int i = 0; i < 3; i++) {
+        int c = weft_accept(lfd, NULL, NULL, 5000);
+        ck_assert_int_ge(c, 0);
+        uint32_t v;
+        ck_assert_int_eq(weft_read(c, &v, sizeof v, 5000), sizeof v);
+        v++;
+        ck_assert_int_eq(weft_write(c, &v, sizeof v, 5000), sizeof v);
+        weft_close(c);
+    }
+    return NULL;
+}
+
+static void *listen_by_name(void *arg) /* from a fiber, a name */
+{
+    (void)arg;
+    int fd = weft_tcp_listen("localhost", "0", 4);
+    ck_assert_msg(fd >= 0, "weft_tcp_listen(localhost): %d", fd);
+    check_flags(fd, false);
+    close(fd);
+    return NULL;
+}
+
+START_TEST(tcp_listen_and_connect_by_number_and_by_name)
+{
+    int lfd = weft_tcp_listen("127.0.0.1", "0", 16);
+    ck_assert_int_ge(lfd, 0);
+    check_flags(lfd, false);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    ck_assert_uint_eq(ntohl(a.sin_addr.s_addr), INADDR_LOOPBACK);
+    snprintf(tcp_port, sizeof tcp_port, "%u", (unsigned)ntohs(a.sin_port));
+
+    weft_loop *loop = weft_loop_new();
+    weft_future *srv = weft_spawn(loop, tcp_server, &lfd);
+    weft_future *f1 = weft_spawn(loop, by_number, NULL);
+    weft_future *f2 = weft_spawn(loop, by_name, NULL);
+    weft_future *f3 = weft_spawn(loop, listen_by_name, NULL);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_by_name, NULL), 0);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    pthread_join(th, NULL);
+    weft_future *all[] = {srv, f1, f2, f3};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(weft_future_result(all[i], NULL), 0);
+        weft_future_release(all[i]);
+    }
+    weft_loop_free(loop);
+    close(lfd);
+}
+END_TEST
+
+static int cb_rc;
+
+static void connect_in_callback(void *arg)
+{
+    (void)arg;
+    cb_rc = weft_tcp_connect("localhost", tcp_port, 100);
+}
+
+START_TEST(tcp_by_name_reports_errors_it_can_act_on)
+{
+    int lfd = weft_tcp_listen("127.0.0.1", "0", 1);
+    ck_assert_int_ge(lfd, 0);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    snprintf(tcp_port, sizeof tcp_port, "%u", (unsigned)ntohs(a.sin_port));
+    /* The port is taken. */
+    ck_assert_int_eq(weft_tcp_listen("127.0.0.1", tcp_port, 1), -EADDRINUSE);
+    close(lfd);
+    /* ... and now closed. */
+    ck_assert_int_eq(weft_tcp_connect("127.0.0.1", tcp_port, 1000),
+                     -ECONNREFUSED);
+    /* Bad arguments. */
+    ck_assert_int_eq(weft_tcp_listen("127.0.0.1", "70000", 1), -EINVAL);
+    ck_assert_int_eq(weft_tcp_listen("127.0.0.1", NULL, 1), -EINVAL);
+    ck_assert_int_eq(weft_tcp_listen("127.0.0.1", "", 1), -EINVAL);
+    ck_assert_int_eq(weft_tcp_connect(NULL, "80", 1000), -EINVAL);
+    ck_assert_int_eq(weft_tcp_connect("127.0.0.1", "no-such-service-x", 1000),
+                     -EINVAL);
+    /* No such host: .invalid never resolves (RFC 2606); without a
+     * reachable resolver the answer may be "try again" instead. */
+    int rc = weft_tcp_connect("no-such-host.invalid", "80", 5000);
+    ck_assert_msg(rc == -ENOENT || rc == -EAGAIN, "got %d", rc);
+    /* A name on a loop's thread outside its fibers would block the loop. */
+    weft_loop *loop = weft_loop_new();
+    ck_assert_int_eq(weft_call_soon_threadsafe(loop, connect_in_callback, NULL),
+                     0);
+    ck_assert_int_eq(weft_loop_run_once(loop, 1000), 1);
+    ck_assert_int_eq(cb_rc, -EDEADLK);
+    weft_loop_free(loop);
+}
+END_TEST
+
 START_TEST(connect_to_a_closed_port_is_refused)
 {
     struct sockaddr_in a;
@@ -605,6 +754,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, writing_to_a_closed_peer_fails_with_epipe_not_sigpipe);
     tcase_add_test(tc, a_tcp_reset_gives_econnreset);
     tcase_add_test(tc, connect_to_a_closed_port_is_refused);
+    tcase_add_test(tc, tcp_listen_and_connect_by_number_and_by_name);
+    tcase_add_test(tc, tcp_by_name_reports_errors_it_can_act_on);
     tcase_add_test(tc, a_thousand_loopback_connections_echo_every_byte);
     tcase_add_test(tc, a_megabyte_goes_through_a_pipe_in_order);
     tcase_add_test(tc, a_reused_fd_number_after_plain_close_still_wakes);

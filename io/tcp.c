@@ -160,64 +160,77 @@ static int resolve(const char *host, const char *port, bool passive,
     return gai_errno(getaddrinfo(host, port, &hints, res), errno);
 }
 
-/* A non-blocking, close-on-exec socket for a, or -errno. */
-static int open_socket(const struct addrinfo *a)
-{
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    a->ai_protocol);
-    return fd < 0 ? -errno : fd;
-}
+/* What to do with a fresh socket for address a: 0, or -errno. */
+typedef int use_fn(int fd, const struct addrinfo *a, int64_t deadline, int arg);
 
-int weft_tcp_listen(const char *host, const char *port, int backlog)
+/*
+ * Resolves host:port and gives a fresh socket (non-blocking,
+ * close-on-exec) for each address in turn to use(), until one succeeds:
+ * that socket, or the last error. A timeout or a cancellation ends the
+ * tries: the time is up for every address.
+ */
+static int first_address(const char *host, const char *port, bool passive,
+                         int64_t deadline, use_fn *use, int arg)
 {
     struct addrinfo *res;
-    int rc = resolve(host, port, true, -1, &res);
+    int rc = resolve(host, port, passive, deadline, &res);
     if (rc < 0)
         return rc;
     rc = -EADDRNOTAVAIL;
     for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
-        int fd = rc = open_socket(a);
-        if (fd < 0)
+        int fd =
+            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                   a->ai_protocol);
+        if (fd < 0) {
+            rc = -errno;
             continue;
-        int on = 1;
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
-            bind(fd, a->ai_addr, a->ai_addrlen) == 0 &&
-            listen(fd, backlog > 0 ? backlog : SOMAXCONN) == 0) {
+        }
+        rc = use(fd, a, deadline, arg);
+        if (rc == 0) {
             freeaddrinfo(res);
             return fd;
         }
-        rc = -errno;
-        close(fd);
+        weft_close(fd);
+        if (rc == -ETIMEDOUT || rc == -ECANCELED)
+            break;
     }
     freeaddrinfo(res);
     return rc;
+}
+
+static int use_to_listen(int fd, const struct addrinfo *a, int64_t deadline,
+                         int backlog)
+{
+    (void)deadline;
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
+        listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+        return -errno;
+    return 0;
+}
+
+static int use_to_connect(int fd, const struct addrinfo *a, int64_t deadline,
+                          int arg)
+{
+    (void)arg;
+    int rc = weft__connect(fd, a->ai_addr, a->ai_addrlen, deadline);
+    if (rc == 0) {
+        int on = 1; /* requests and replies go out at once */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
+    return rc;
+}
+
+int weft_tcp_listen(const char *host, const char *port, int backlog)
+{
+    return first_address(host, port, true, -1, use_to_listen, backlog);
 }
 
 int weft_tcp_connect(const char *host, const char *port, int64_t timeout_ms)
 {
     if (host == NULL)
         return -EINVAL;
-    int64_t deadline = weft__wait_deadline(timeout_ms);
-    struct addrinfo *res;
-    int rc = resolve(host, port, false, deadline, &res);
-    if (rc < 0)
-        return rc;
-    rc = -EADDRNOTAVAIL;
-    for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
-        int fd = rc = open_socket(a);
-        if (fd < 0)
-            continue;
-        rc = weft__connect(fd, a->ai_addr, a->ai_addrlen, deadline);
-        if (rc == 0) {
-            int on = 1; /* requests and replies go out at once */
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-            freeaddrinfo(res);
-            return fd;
-        }
-        weft_close(fd);
-        if (rc == -ETIMEDOUT || rc == -ECANCELED)
-            break; /* the time is up for every address */
-    }
-    freeaddrinfo(res);
-    return rc;
+    return first_address(host, port, false, weft__wait_deadline(timeout_ms),
+                         use_to_connect, 0);
 }

@@ -52,33 +52,17 @@ struct weft_chan {
 
 static inline bool trylock(weft_chan *ch)
 {
-    return !atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire);
-}
-
-__attribute__((noinline)) static void lock_contended(weft_chan *ch)
-{
-    for (unsigned spins = 0;; spins++) {
-        while (atomic_load_explicit(&ch->lock, memory_order_relaxed)) {
-            if (++spins > 64)
-                sched_yield(); /* the holder may be descheduled */
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
-        }
-        if (trylock(ch))
-            return;
-    }
+    return weft__spin_trylock(&ch->lock);
 }
 
 static inline void lock(weft_chan *ch)
 {
-    if (WEFT_UNLIKELY(!trylock(ch)))
-        lock_contended(ch);
+    weft__spin_lock(&ch->lock);
 }
 
 static inline void unlock(weft_chan *ch)
 {
-    atomic_store_explicit(&ch->lock, 0, memory_order_release);
+    weft__spin_unlock(&ch->lock);
 }
 
 static void cq_push(struct cq *q, struct cwaiter *w)
@@ -342,7 +326,7 @@ __attribute__((noinline)) static int send_locked(weft_chan *ch, void *item,
 __attribute__((noinline)) static int send_contended(weft_chan *ch, void *item,
                                                     int64_t timeout_ms)
 {
-    lock_contended(ch);
+    weft__spin_lock_contended(&ch->lock);
     return send_locked(ch, item, timeout_ms);
 }
 
@@ -400,7 +384,7 @@ __attribute__((noinline)) static int recv_locked(weft_chan *ch, void **item,
 __attribute__((noinline)) static int recv_contended(weft_chan *ch, void **item,
                                                     int64_t timeout_ms)
 {
-    lock_contended(ch);
+    weft__spin_lock_contended(&ch->lock);
     return recv_locked(ch, item, timeout_ms);
 }
 

@@ -53,9 +53,9 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
     }
     if (fut != NULL) { /* weft_submit's: the loop's reference is ours */
         f->fut = fut;
-        pthread_mutex_lock(&fut->lock);
+        weft__spin_lock(&fut->lock);
         fut->task = f;
-        pthread_mutex_unlock(&fut->lock);
+        weft__spin_unlock(&fut->lock);
     } else {
         f->fut = weft__future_new();
         if (f->fut == NULL) {

@@ -2,7 +2,9 @@
 /*
  * Futures: a result or an error that arrives once, awaited by fibers of
  * any loop, by plain threads, or watched by callbacks. Reference counted;
- * every field is guarded by the future's own lock.
+ * every field is guarded by the future's own lock, a spinlock: what it
+ * guards is a few stores and wake-ups, and a mutex cost more to set up
+ * and take than that (a promise ping-pong went from 203 to 153 ns).
  *
  * Who wakes whom. The completing thread takes the lock, marks the future
  * done, and then, still under the lock:
@@ -38,7 +40,7 @@ weft_future *weft__future_new(void)
     }
     atomic_init(&f->refs, 1);
     atomic_init(&f->done, false);
-    pthread_mutex_init(&f->lock, NULL);
+    atomic_init(&f->lock, 0);
     f->magic = WEFT__FUTURE_LIVE;
     f->debug = weft__debug() || (weft__loop_tls && weft__loop_tls->debug);
     return f;
@@ -82,7 +84,6 @@ void weft_future_release(weft_future *f)
     f->magic = WEFT__FUTURE_DEAD;
     if (weft__debug())
         return; /* quarantined: later misuse is caught for sure */
-    pthread_mutex_destroy(&f->lock);
     weft__free(f, sizeof *f);
 }
 
@@ -108,23 +109,23 @@ static void list_del(weft_future *f, struct weft__waiter *w)
 
 bool weft__future_add_waiter(weft_future *f, struct weft__waiter *w)
 {
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     bool pending = !atomic_load_explicit(&f->done, memory_order_relaxed);
     if (pending)
         list_add(f, w);
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
     return pending;
 }
 
 void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w)
 {
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     for (struct weft__waiter *x = f->waiters; x; x = x->next)
         if (x == w) {
             list_del(f, w);
             break;
         }
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
 }
 
 /* On a waiter's loop: wakes that loop's fibers waiting on f. */
@@ -132,7 +133,7 @@ static void wake_local_fibers(void *arg)
 {
     weft_future *f = arg;
     struct weft_loop *me = weft__loop_tls;
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     struct weft__waiter *w = f->waiters;
     while (w != NULL) {
         struct weft__waiter *next = w->next;
@@ -142,7 +143,7 @@ static void wake_local_fibers(void *arg)
         }
         w = next;
     }
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
     weft_future_release(f);
 }
 
@@ -180,9 +181,9 @@ static void schedule_cb(struct weft_loop *loop,
 int weft__future_complete(weft_future *f, void *result, int err)
 {
     struct weft_loop *me = weft__loop_tls;
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     if (atomic_load_explicit(&f->done, memory_order_relaxed)) {
-        pthread_mutex_unlock(&f->lock);
+        weft__spin_unlock(&f->lock);
         return -EINVAL;
     }
     f->result = result;
@@ -227,7 +228,7 @@ int weft__future_complete(weft_future *f, void *result, int err)
         }
         w = next;
     }
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
 
     if (direct != NULL) {
         weft__future_retain(f); /* a callback may drop the last reference */
@@ -595,9 +596,9 @@ int weft_wait(weft_future *const *fs, size_t n, int mode, int64_t timeout_ms)
 static void cancel_task(void *arg)
 {
     weft_future *f = arg;
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     struct weft__fiber *task = f->task;
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
     if (task != NULL)
         weft__fiber_cancel(task);
     weft_future_release(f);
@@ -607,26 +608,26 @@ int weft_cancel(weft_future *f)
 {
     if (bad(f, "weft_cancel"))
         return -EINVAL;
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     if (atomic_load_explicit(&f->done, memory_order_relaxed)) {
-        pthread_mutex_unlock(&f->lock);
+        weft__spin_unlock(&f->lock);
         return -EINVAL;
     }
     struct weft__fiber *task = f->task;
     if (task == NULL) { /* a promise */
-        pthread_mutex_unlock(&f->lock);
+        weft__spin_unlock(&f->lock);
         int rc = weft__future_complete(f, NULL, -ECANCELED);
         return rc < 0 ? -EINVAL : 0;
     }
     struct weft_loop *loop = f->task_loop;
     if (loop == weft__loop_tls) {
-        pthread_mutex_unlock(&f->lock);
+        weft__spin_unlock(&f->lock);
         weft__fiber_cancel(task);
         return 0;
     }
     weft__future_retain(f);
     int rc = weft__loop_post(loop, cancel_task, f);
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
     if (rc < 0)
         weft_future_release(f);
     return rc;

@@ -514,6 +514,26 @@ static inline void weft__wake(struct weft__fiber *f, int rc)
     weft__runq_push(loop, f);
 }
 
+/* ---- a spinlock, for state any thread may touch briefly ---- */
+
+/* Critical sections under it are a few stores, at most a wake-up call:
+ * a futex-backed mutex would cost more to take than they cost to run. */
+static inline bool weft__spin_trylock(atomic_int *l)
+{
+    return !atomic_exchange_explicit(l, 1, memory_order_acquire);
+}
+/* Spins, then yields (the holder may be descheduled). */
+void weft__spin_lock_contended(atomic_int *l);
+static inline void weft__spin_lock(atomic_int *l)
+{
+    if (WEFT_UNLIKELY(!weft__spin_trylock(l)))
+        weft__spin_lock_contended(l);
+}
+static inline void weft__spin_unlock(atomic_int *l)
+{
+    atomic_store_explicit(l, 0, memory_order_release);
+}
+
 /* ---- futures (sched/future.c) ---- */
 
 #define WEFT__FUTURE_LIVE 0x46555452u /* "FUTR" */
@@ -525,7 +545,7 @@ struct weft_future {
     bool debug;     /* made in debug mode: report if failed, unobserved */
     char name[32];  /* debug: the task's name, kept past its fiber */
     atomic_int refs;
-    pthread_mutex_t lock; /* guards everything below */
+    atomic_int lock; /* a spinlock; guards everything below */
     atomic_bool done;
     int err; /* 0 or a negative errno, once done */
     void *result;

@@ -283,12 +283,12 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
  * than its awaiters (each holds a reference while it waits) has it. */
 static bool promise_reachable(struct weft_future *f)
 {
-    pthread_mutex_lock(&f->lock);
+    weft__spin_lock(&f->lock);
     int held = 0;
     for (struct weft__waiter *w = f->waiters; w; w = w->next)
         held += w->kind == WEFT__WAITER_FIBER || w->kind == WEFT__WAITER_THREAD;
     bool reachable = atomic_load(&f->refs) > held;
-    pthread_mutex_unlock(&f->lock);
+    weft__spin_unlock(&f->lock);
     return reachable;
 }
 

@@ -10,12 +10,28 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+void weft__spin_lock_contended(atomic_int *l)
+{
+    for (unsigned spins = 0;; spins++) {
+        while (atomic_load_explicit(l, memory_order_relaxed)) {
+            if (++spins > 64)
+                sched_yield(); /* the holder may be descheduled */
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#endif
+        }
+        if (weft__spin_trylock(l))
+            return;
+    }
+}
 
 /* ---- weft_submit ---- */
 

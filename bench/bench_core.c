@@ -25,34 +25,36 @@
 
 /* ---- raw switch ---- */
 
-typedef void *(*switch_fn)(void **, void *, void *);
-typedef void *(*make_fn)(void *, void (*)(void *), void *);
-
 static struct {
     void *main_sp, *ctx_sp;
-    switch_fn sw;
 } sw_state;
-
-static void switch_partner(void *arg)
-{
-    (void)arg;
-    for (;;)
-        sw_state.sw(&sw_state.ctx_sp, sw_state.main_sp, NULL);
-}
 
 static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
 
-static double switch_round(switch_fn sw, make_fn mk, int which, long n)
-{
-    sw_state.sw = sw;
-    sw_state.ctx_sp = mk(switch_stack[which] + sizeof switch_stack[which],
-                         switch_partner, NULL);
-    sw(&sw_state.main_sp, sw_state.ctx_sp, NULL); /* enter */
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++)
-        sw(&sw_state.main_sp, sw_state.ctx_sp, NULL);
-    return (double)(bench_now_ns() - t0) / (double)n;
-}
+/*
+ * A context that switches straight back, and a timed loop of round trips
+ * into it: one pair per switch, each calling it directly, as Boost's loop
+ * calls jump_fcontext and as the scheduler calls weft__switch.
+ */
+#define SWITCH_ROUND(name, SW, MK, stack)                                      \
+    static void name##_partner(void *arg)                                      \
+    {                                                                          \
+        (void)arg;                                                             \
+        for (;;)                                                               \
+            SW(&sw_state.ctx_sp, sw_state.main_sp, NULL);                      \
+    }                                                                          \
+    static double name##_round(long n)                                         \
+    {                                                                          \
+        sw_state.ctx_sp = MK(stack + sizeof stack, name##_partner, NULL);      \
+        SW(&sw_state.main_sp, sw_state.ctx_sp, NULL); /* enter */              \
+        uint64_t t0 = bench_now_ns();                                          \
+        for (long i = 0; i < n; i++)                                           \
+            SW(&sw_state.main_sp, sw_state.ctx_sp, NULL);                      \
+        return (double)(bench_now_ns() - t0) / (double)n;                      \
+    }
+
+SWITCH_ROUND(plain, weft__switch, weft__make, switch_stack[0])
+SWITCH_ROUND(fpenv, weft__switch_fpenv, weft__make_fpenv, switch_stack[1])
 
 #ifdef WEFT_HAVE_BOOST
 /* Boost.Context's C-linkage fcontext API (boost/context/detail/fcontext.hpp).
@@ -210,10 +212,10 @@ int main(void)
     /* Switch round trips. */
     double sw[ROUNDS], swf[ROUNDS], bst[ROUNDS];
     const long nsw = 2000000;
-    switch_round(weft__switch, weft__make, 0, nsw / 10); /* warm up */
+    plain_round(nsw / 10); /* warm up */
     for (int r = 0; r < ROUNDS; r++) {
-        sw[r] = switch_round(weft__switch, weft__make, 0, nsw);
-        swf[r] = switch_round(weft__switch_fpenv, weft__make_fpenv, 1, nsw);
+        sw[r] = plain_round(nsw);
+        swf[r] = fpenv_round(nsw);
 #ifdef WEFT_HAVE_BOOST
         bst[r] = boost_round(nsw);
 #else

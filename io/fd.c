@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -187,15 +188,8 @@ static int poll_wait(int fd, unsigned events, int64_t deadline)
     if (events & WEFT_WRITABLE)
         p.events |= POLLOUT;
     for (;;) {
-        int ms = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - weft__now_ns();
-            if (left <= 0)
-                left = 0;
-            left = (left + 999999) / 1000000;
-            ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
-        }
-        int n = poll(&p, 1, ms);
+        int64_t ms = weft__ms_until(deadline);
+        int n = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

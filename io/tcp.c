@@ -83,15 +83,6 @@ static void *lookup_job(void *arg)
     return NULL;
 }
 
-/* Milliseconds left until deadline (monotonic ns; < 0: none), rounded up. */
-static int64_t remaining_ms(int64_t deadline)
-{
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - weft__now_ns();
-    return left <= 0 ? 0 : (left + 999999) / 1000000;
-}
-
 /* A fiber's lookup: on the executor, awaited until deadline. */
 static int lookup_in_executor(const char *host, const char *port,
                               const struct addrinfo *hints, int64_t deadline,
@@ -117,7 +108,7 @@ static int lookup_in_executor(const char *host, const char *port,
     }
     /* weft_wait cancels nothing: a job that has started is not stopped,
      * and one that has not must still run, to drop its reference. */
-    int rc = weft_wait(&f, 1, WEFT_ALL_COMPLETED, remaining_ms(deadline));
+    int rc = weft_wait(&f, 1, WEFT_ALL_COMPLETED, weft__ms_until(deadline));
     weft_future_release(f);
     if (rc == 1) {
         rc = gai_errno(l->gai, l->err);

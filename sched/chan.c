@@ -250,8 +250,7 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
     unlock(ch);
     /* The clock is read after the lock is dropped: a clock read is not
      * short enough to hold a spinlock over. */
-    int rc = weft__tpark_wait(
-        &tp, timeout_ms < 0 ? -1 : weft__deadline(weft__now_ns(), timeout_ms));
+    int rc = weft__tpark_wait(&tp, weft__wait_deadline(timeout_ms));
     if (rc == -ETIMEDOUT) {
         lock(ch);
         if (w.done)
@@ -290,10 +289,8 @@ wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
     w.tp = NULL;
     waiter_push(&w, ch, q, item);
     unlock(ch);
-    int64_t deadline = timeout_ms < 0
-                           ? -1
-                           : weft__deadline(weft__loop_now(w.loop), timeout_ms);
-    int rc = weft__park(f, WEFT__WAIT_CHAN, &w, deadline, chan_unlink);
+    int rc = weft__park(f, WEFT__WAIT_CHAN, &w, weft__wait_deadline(timeout_ms),
+                        chan_unlink);
     if (rc == 0 && got != NULL)
         *got = w.item;
     return rc;

@@ -350,6 +350,17 @@ static inline int64_t weft__wait_deadline(int64_t timeout_ms)
                           timeout_ms);
 }
 
+/* Milliseconds left until deadline (monotonic ns), rounded up so that a
+ * wait of that long does not end early; 0 once it has passed, -1 for no
+ * deadline (deadline < 0). */
+static inline int64_t weft__ms_until(int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - weft__now_ns();
+    return left <= 0 ? 0 : (left + 999999) / 1000000;
+}
+
 /* Any thread: queues cb(arg) to run on loop's thread and wakes it.
  * 0 or -ENOMEM. */
 int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg);

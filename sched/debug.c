@@ -34,7 +34,7 @@ int weft_loop_set_slow_ms(weft_loop *loop, int64_t slow_ms)
 {
     if (loop == NULL || slow_ms < 0)
         return -EINVAL;
-    loop->slow_ns = slow_ms * 1000000;
+    loop->slow_ns = weft__ms_to_ns(slow_ms); /* huge: never slow */
     return 0;
 }
 

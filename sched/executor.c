@@ -32,9 +32,15 @@ struct weft_executor {
     pthread_t *threads; /* max of them */
 };
 
+/* The pool whose worker this thread is, or NULL. */
+static WEFT_TLS weft_executor *worker_of;
+
+static void destroy(weft_executor *ex);
+
 static void *worker(void *arg)
 {
     weft_executor *ex = arg;
+    worker_of = ex;
     pthread_mutex_lock(&ex->mu);
     for (;;) {
         while (ex->head == NULL && !ex->shutdown) {
@@ -57,6 +63,16 @@ static void *worker(void *arg)
         }
         weft_future_release(j->fut);
         weft__free(j, sizeof *j);
+        if (WEFT_UNLIKELY(worker_of == NULL)) {
+            /* The job freed the pool: the others end, we join them. */
+            pthread_t self = pthread_self();
+            for (unsigned i = 0; i < ex->nthreads; i++)
+                if (!pthread_equal(ex->threads[i], self))
+                    pthread_join(ex->threads[i], NULL);
+            pthread_detach(self);
+            destroy(ex);
+            return NULL;
+        }
         pthread_mutex_lock(&ex->mu);
     }
     pthread_mutex_unlock(&ex->mu);
@@ -107,8 +123,19 @@ void weft_executor_free(weft_executor *ex)
         weft__free(queued, sizeof *queued);
         queued = next;
     }
+    if (worker_of == ex) {
+        /* Called from one of its own jobs: this worker finishes the job,
+         * then joins the others and frees the pool (see worker). */
+        worker_of = NULL;
+        return;
+    }
     for (unsigned i = 0; i < n; i++) /* running jobs finish first */
         pthread_join(ex->threads[i], NULL);
+    destroy(ex);
+}
+
+static void destroy(weft_executor *ex)
+{
     pthread_cond_destroy(&ex->work);
     pthread_mutex_destroy(&ex->mu);
     weft__free(ex->threads, ex->max * sizeof *ex->threads);

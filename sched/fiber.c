@@ -4,7 +4,8 @@
  * the fiber runs until it parks (waits for something), yields, or returns,
  * and each of those switches back to the loop. The coroutine and its stack
  * are made when the fiber first runs, on the loop's thread, so spawning is
- * cheap and a fiber cancelled before it starts never runs at all.
+ * cheap. A fiber cancelled before it starts still runs: its first
+ * suspension point returns -ECANCELED, so the argument it owns is freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,6 +56,7 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
         f->fut = fut;
         weft__spin_lock(&fut->lock);
         fut->task = f;
+        f->cancel = fut->cancel_req; /* cancelled while it travelled */
         weft__spin_unlock(&fut->lock);
     } else {
         f->fut = weft__future_new();
@@ -90,8 +92,8 @@ static void *fiber_main(void *arg)
     return f->fn(f->arg);
 }
 
-/* f has returned (or was cancelled before it started): complete its
- * future and free it. */
+/* f has returned (or could not get a stack): complete its future and
+ * free it. */
 static void fiber_finish(struct weft__fiber *f, void *result)
 {
     struct weft_loop *loop = f->loop;
@@ -116,10 +118,6 @@ void weft__fiber_run(struct weft__fiber *f)
 {
     struct weft_loop *loop = f->loop;
     if (WEFT_UNLIKELY(f->co == NULL)) {
-        if (f->cancel) { /* cancelled before it ever ran */
-            fiber_finish(f, WEFT_ERR_PTR(-ECANCELED));
-            return;
-        }
         weft_spawn_opts o = {.stack_size = f->stack_size,
                              .name = f->name[0] ? f->name : NULL};
         f->co = weft_coro_new(fiber_main, f, &o);

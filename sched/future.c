@@ -77,10 +77,21 @@ void weft_future_release(weft_future *f)
         return;
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (WEFT_UNLIKELY(f->debug) && !f->observed &&
+    if (WEFT_UNLIKELY(f->debug) &&
+        !atomic_load_explicit(&f->observed, memory_order_relaxed) &&
         atomic_load_explicit(&f->done, memory_order_acquire) && f->err != 0 &&
         f->err != -ECANCELED)
         weft__debug_unobserved(f);
+    /* Never completed: its done-callbacks will never run. */
+    while (WEFT_UNLIKELY(f->waiters != NULL)) {
+        struct weft__waiter *w = f->waiters;
+        f->waiters = w->next;
+        if (w->kind == WEFT__WAITER_CALLBACK) {
+            if (w->anchor != NULL)
+                weft__anchor_release(w->anchor);
+            weft__free(w, sizeof *w);
+        }
+    }
     f->magic = WEFT__FUTURE_DEAD;
     if (weft__debug())
         return; /* quarantined: later misuse is caught for sure */
@@ -162,8 +173,9 @@ static void run_cb_call(void *arg)
     weft_future_release(c.f);
 }
 
-/* Schedules cb(f, arg) on loop (posted, or queued if loop is ours). */
-static void schedule_cb(struct weft_loop *loop,
+/* Schedules cb(f, arg) on the anchor's loop (posted, or queued if the
+ * loop is ours); dropped if that loop is gone. */
+static void schedule_cb(struct weft__anchor *anchor,
                         void (*cb)(weft_future *, void *), void *arg,
                         weft_future *f)
 {
@@ -172,10 +184,13 @@ static void schedule_cb(struct weft_loop *loop,
         out_of_memory("a future's done-callback");
     *c = (struct cb_call){cb, arg, f};
     weft__future_retain(f);
-    int rc = loop == weft__loop_tls ? weft_call_soon(loop, run_cb_call, c)
-                                    : weft__loop_post(loop, run_cb_call, c);
-    if (rc < 0)
+    int rc = weft__anchor_post(anchor, run_cb_call, c);
+    if (rc == -ENOMEM)
         out_of_memory("a future's done-callback");
+    if (rc < 0) { /* its loop is gone: the callback is dropped */
+        weft__free(c, sizeof *c);
+        weft_future_release(f);
+    }
 }
 
 int weft__future_complete(weft_future *f, void *result, int err)
@@ -201,7 +216,9 @@ int weft__future_complete(weft_future *f, void *result, int err)
                 list_del(f, w);
                 weft__wake(w->fiber, 0);
             } else {
-                /* Stays listed: its loop removes it under the lock. */
+                /* Stays listed: its loop removes it under the lock. (A
+                 * parked fiber keeps its loop alive: the post cannot
+                 * find the loop closed.) */
                 weft__future_retain(f);
                 if (weft__loop_post(w->loop, wake_local_fibers, f) < 0)
                     out_of_memory("waking a fiber of another loop");
@@ -217,8 +234,9 @@ int weft__future_complete(weft_future *f, void *result, int err)
             break;
         case WEFT__WAITER_CALLBACK:
             list_del(f, w);
-            if (w->loop != NULL) {
-                schedule_cb(w->loop, w->cb, w->arg, f);
+            if (w->anchor != NULL) {
+                schedule_cb(w->anchor, w->cb, w->arg, f);
+                weft__anchor_release(w->anchor);
                 weft__free(w, sizeof *w);
             } else {
                 w->next = direct;
@@ -243,18 +261,29 @@ int weft__future_complete(weft_future *f, void *result, int err)
     return 0;
 }
 
+/* Completes f for a caller that may hold no reference of its own: the
+ * owner may release f as soon as it sees it done, while we are still
+ * waking its waiters, so we hold one until we are through. */
+static int complete_held(weft_future *f, void *result, int err)
+{
+    weft__future_retain(f);
+    int rc = weft__future_complete(f, result, err);
+    weft_future_release(f);
+    return rc;
+}
+
 int weft_future_resolve(weft_future *f, void *result)
 {
     if (bad(f, "weft_future_resolve"))
         return -EINVAL;
-    return weft__future_complete(f, result, 0);
+    return complete_held(f, result, 0);
 }
 
 int weft_future_fail(weft_future *f, int err)
 {
     if (bad(f, "weft_future_fail") || err >= 0)
         return -EINVAL;
-    return weft__future_complete(f, NULL, err);
+    return complete_held(f, NULL, err);
 }
 
 bool weft_future_done(weft_future *f)
@@ -268,7 +297,8 @@ int weft_future_result(weft_future *f, void **out)
         return -EINVAL;
     if (!atomic_load_explicit(&f->done, memory_order_acquire))
         return -EAGAIN;
-    f->observed = true;
+    if (!atomic_load_explicit(&f->observed, memory_order_relaxed))
+        atomic_store_explicit(&f->observed, true, memory_order_relaxed);
     if (f->err == 0 && out != NULL)
         *out = f->result;
     return f->err;
@@ -280,20 +310,28 @@ int weft_future_on_done(weft_future *f, void (*cb)(weft_future *, void *),
     if (bad(f, "weft_future_on_done") || cb == NULL)
         return -EINVAL;
     struct weft_loop *loop = weft__loop_tls;
+    struct weft__anchor *anchor = NULL;
+    if (loop != NULL && (anchor = weft__loop_anchor(loop)) == NULL)
+        return -ENOMEM;
     struct weft__waiter *w = weft__zalloc(sizeof *w);
     if (w == NULL)
         return -ENOMEM;
-    f->observed = true; /* the callback is told the outcome */
+    /* the callback is told the outcome */
+    atomic_store_explicit(&f->observed, true, memory_order_relaxed);
     w->kind = WEFT__WAITER_CALLBACK;
-    w->loop = loop;
+    w->anchor = anchor;
     w->cb = cb;
     w->arg = arg;
+    if (anchor != NULL)
+        atomic_fetch_add_explicit(&anchor->refs, 1, memory_order_relaxed);
     if (weft__future_add_waiter(f, w))
         return 0;
     /* Already done: soon on our loop, or right now outside any loop. */
+    if (anchor != NULL)
+        weft__anchor_release(anchor);
     weft__free(w, sizeof *w);
-    if (loop != NULL)
-        schedule_cb(loop, cb, arg, f);
+    if (anchor != NULL)
+        schedule_cb(anchor, cb, arg, f);
     else
         cb(f, arg);
     return 0;
@@ -303,17 +341,18 @@ int weft_future_on_done(weft_future *f, void (*cb)(weft_future *, void *),
 
 void weft__debug_unobserved(struct weft_future *f)
 {
-    int err = -f->err;
+    /* Any negative int may come in: never negate INT_MIN. */
+    const char *what = f->err > -4096 ? strerror(-f->err) : "an unknown error";
     if (f->name[0] != '\0')
         fprintf(stderr,
-                "weft: the future of fiber '%s' failed with %s (-%d) and was "
+                "weft: the future of fiber '%s' failed with %s (%d) and was "
                 "released without being awaited\n",
-                f->name, strerror(err), err);
+                f->name, what, f->err);
     else
         fprintf(stderr,
-                "weft: future %p failed with %s (-%d) and was released "
+                "weft: future %p failed with %s (%d) and was released "
                 "without being awaited\n",
-                (void *)f, strerror(err), err);
+                (void *)f, what, f->err);
 }
 
 void weft__tpark_init(struct weft__tpark *p)
@@ -389,9 +428,13 @@ static bool unlink_single(struct weft__fiber *fib)
  * fiber gets -EDEADLK, since blocking it would freeze its loop. Returns 0,
  * -ETIMEDOUT once deadline (monotonic ns; < 0: none) passes, -ECANCELED,
  * -ENOMEM.
+ * When it waits, it takes a reference to each future (so they stay valid,
+ * and the loop can tell who else could complete them) and sets *held;
+ * the caller drops them (release_all) once it has read the outcomes: a
+ * future's other references may all be gone by then.
  */
 static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
-                      void *ctx, int64_t deadline)
+                      void *ctx, int64_t deadline, bool *held)
 {
     if (done(fs, n, ctx))
         return 0;
@@ -407,8 +450,6 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
     struct weft__tpark tp;
     if (fib == NULL)
         weft__tpark_init(&tp);
-    /* Each waiter holds a reference: the futures stay valid while we
-     * wait, and the loop can tell who else could still complete them. */
     for (size_t i = 0; i < n; i++) {
         ws[i] = (struct weft__waiter){0};
         if (fib != NULL) {
@@ -419,9 +460,11 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
             ws[i].kind = WEFT__WAITER_THREAD;
             ws[i].tp = &tp;
         }
-        weft__future_retain(fs[i]);
+        if (!*held)
+            weft__future_retain(fs[i]);
         weft__future_add_waiter(fs[i], &ws[i]);
     }
+    *held = true;
     struct weft__multiwait m = {fs, ws, n};
     int rc = 0;
     while (!done(fs, n, ctx)) {
@@ -438,15 +481,19 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
     }
     if (rc < 0 && done(fs, n, ctx))
         rc = 0; /* it came true as the time ran out */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         weft__future_remove_waiter(fs[i], &ws[i]);
-        weft_future_release(fs[i]); /* maybe the last: not used after */
-    }
     if (fib == NULL)
         weft__tpark_destroy(&tp);
     if (n > 1)
         weft__free(ws, n * sizeof *ws);
     return rc;
+}
+
+static void release_all(weft_future *const *fs, size_t n, bool held)
+{
+    for (size_t i = 0; held && i < n; i++)
+        weft_future_release(fs[i]); /* maybe the last: not used after */
 }
 
 static bool all_done(weft_future *const *fs, size_t n, void *ctx)
@@ -456,6 +503,22 @@ static bool all_done(weft_future *const *fs, size_t n, void *ctx)
         if (!weft_future_done(fs[i]))
             return false;
     return true;
+}
+
+/* After cancelling some of fs: waits until every one is done, so that no
+ * task we cancelled still runs (it may use the caller's frame) when we
+ * return. Our own cancellation waits too: it stays pending for the
+ * caller's next suspension point. */
+static void settle(weft_future *const *fs, size_t n, bool *held)
+{
+    struct weft__fiber *fib = weft__fiber_current();
+    bool nocancel = fib != NULL && fib->nocancel;
+    if (fib != NULL)
+        fib->nocancel = true;
+    while (wait_until(fs, n, all_done, NULL, -1, held) == -ENOMEM)
+        weft_sleep(1); /* a fiber waiting on several needs an array */
+    if (fib != NULL)
+        fib->nocancel = nocancel;
 }
 
 int weft_await(weft_future *f, void **out)
@@ -470,14 +533,19 @@ int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out)
     struct weft__fiber *fib = weft__fiber_current();
     if (fib != NULL && fib->fut == f)
         return -EDEADLK; /* awaiting itself */
-    int rc = wait_until(&f, 1, all_done, NULL, weft__wait_deadline(timeout_ms));
+    bool held = false;
+    int rc = wait_until(&f, 1, all_done, NULL, weft__wait_deadline(timeout_ms),
+                        &held);
     if (rc == -ETIMEDOUT) {
-        weft_cancel(f); /* asyncio.wait_for: a timeout cancels */
-        return -ETIMEDOUT;
+        /* asyncio.wait_for: a timeout cancels, and returns once the
+         * cancelled task has finished its cleanup. */
+        weft_cancel(f);
+        settle(&f, 1, &held);
+    } else if (rc == 0) {
+        rc = weft_future_result(f, out);
     }
-    if (rc < 0)
-        return rc;
-    return weft_future_result(f, out);
+    release_all(&f, 1, held);
+    return rc;
 }
 
 /* ---- gather and wait ---- */
@@ -528,25 +596,30 @@ int weft_gather(weft_future *const *fs, size_t n, void **results, int *errors,
     if (flags != WEFT_GATHER_ALL && flags != WEFT_GATHER_FAIL_FAST)
         return -EINVAL;
     bool fast = flags == WEFT_GATHER_FAIL_FAST;
-    rc = wait_until(fs, n, fast ? all_or_one_failed : all_done, NULL, -1);
-    if (rc < 0 && rc != -ECANCELED)
+    bool held = false;
+    rc =
+        wait_until(fs, n, fast ? all_or_one_failed : all_done, NULL, -1, &held);
+    if (rc < 0 && rc != -ECANCELED) {
+        release_all(fs, n, held);
         return rc; /* -EDEADLK, -ENOMEM: nothing was waited for */
-    if (rc < 0 || fast) {
+    }
+    int stop = 0; /* failing fast: the error that stopped us */
+    for (size_t i = 0; rc == 0 && fast && i < n && stop == 0; i++)
+        if (failed(fs[i]))
+            stop = fs[i]->err;
+    if (rc < 0 || stop != 0) {
         /* Cancelled ourselves (asyncio cancels a gather's children too),
-         * or failing fast: what has not finished is cancelled. */
-        bool cancel = rc < 0;
-        for (size_t i = 0; i < n && !cancel; i++)
-            cancel = failed(fs[i]);
-        for (size_t i = 0; i < n && cancel; i++)
+         * or failing fast: what has not finished is cancelled, and we
+         * return once it has (TaskGroup does the same). */
+        for (size_t i = 0; i < n; i++)
             if (!weft_future_done(fs[i]))
                 weft_cancel(fs[i]);
+        settle(fs, n, &held);
     }
     int first = 0;
     for (size_t i = 0; i < n; i++) {
         void *r = NULL;
         int e = weft_future_result(fs[i], &r);
-        if (e == -EAGAIN)
-            e = -ECANCELED; /* cancelled above, still unwinding */
         if (results)
             results[i] = e ? NULL : r;
         if (errors)
@@ -554,14 +627,10 @@ int weft_gather(weft_future *const *fs, size_t n, void **results, int *errors,
         if (e && first == 0)
             first = e;
     }
-    if (rc < 0)
-        return rc;
-    if (fast) { /* the error that stopped us, not a cancellation it caused */
-        for (size_t i = 0; i < n; i++)
-            if (failed(fs[i]))
-                return weft_future_result(fs[i], NULL);
-    }
-    return first;
+    if (rc == 0) /* failing fast: not a cancellation the error caused */
+        rc = stop != 0 ? stop : first;
+    release_all(fs, n, held);
+    return rc;
 }
 
 int weft_wait(weft_future *const *fs, size_t n, int mode, int64_t timeout_ms)
@@ -583,13 +652,15 @@ int weft_wait(weft_future *const *fs, size_t n, int mode, int64_t timeout_ms)
     default:
         return -EINVAL;
     }
-    rc = wait_until(fs, n, done, NULL, weft__wait_deadline(timeout_ms));
-    if (rc < 0 && rc != -ETIMEDOUT)
-        return rc;
-    int count = 0;
-    for (size_t i = 0; i < n; i++)
-        count += weft_future_done(fs[i]);
-    return count;
+    bool held = false;
+    rc = wait_until(fs, n, done, NULL, weft__wait_deadline(timeout_ms), &held);
+    if (rc == 0 || rc == -ETIMEDOUT) {
+        rc = 0;
+        for (size_t i = 0; i < n; i++)
+            rc += weft_future_done(fs[i]);
+    }
+    release_all(fs, n, held);
+    return rc;
 }
 
 /* On the task's loop: delivers a cancellation that came from elsewhere. */
@@ -614,9 +685,17 @@ int weft_cancel(weft_future *f)
         return -EINVAL;
     }
     struct weft__fiber *task = f->task;
+    if (task == NULL && f->task_loop != NULL) {
+        /* A submission whose fiber does not exist yet: it starts
+         * cancelled (see start_submission), so it still runs, and its
+         * future completes when it has. */
+        f->cancel_req = true;
+        weft__spin_unlock(&f->lock);
+        return 0;
+    }
     if (task == NULL) { /* a promise */
         weft__spin_unlock(&f->lock);
-        int rc = weft__future_complete(f, NULL, -ECANCELED);
+        int rc = complete_held(f, NULL, -ECANCELED);
         return rc < 0 ? -EINVAL : 0;
     }
     struct weft_loop *loop = f->task_loop;

@@ -27,6 +27,16 @@
 int64_t weft__now_ns(void);
 /* Deadline for a timeout: -1 (none) for timeout_ms < 0. */
 int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms);
+/* ms in nanoseconds, saturating: a huge timeout means "very long", never
+ * a wrapped, negative or tiny one. */
+static inline int64_t weft__ms_to_ns(int64_t ms)
+{
+    if (ms > INT64_MAX / 1000000)
+        return INT64_MAX;
+    if (ms < INT64_MIN / 1000000)
+        return INT64_MIN;
+    return ms * 1000000;
+}
 
 /* ---- timers (sched/timer.c) ---- */
 
@@ -120,7 +130,8 @@ enum weft__waiter_kind {
 struct weft__waiter {
     struct weft__waiter *next, *prev;
     unsigned kind;
-    struct weft_loop *loop;            /* FIBER and CALLBACK (NULL: any) */
+    struct weft_loop *loop;            /* FIBER and WAKE */
+    struct weft__anchor *anchor;       /* CALLBACK: its loop (NULL: any) */
     struct weft__fiber *fiber;         /* FIBER */
     struct weft__tpark *tp;            /* THREAD */
     void (*cb)(weft_future *, void *); /* CALLBACK */
@@ -255,6 +266,23 @@ struct weft__fdent {
 };
 
 /* ---- the loop ---- */
+
+/* What outlives a loop for those that may post to it later: a
+ * done-callback registered on the loop holds the anchor, not the loop.
+ * The loop clears `loop` (under lock) when it is freed; a completion that
+ * finds it cleared drops the callback. */
+struct weft__anchor {
+    atomic_int refs; /* the loop's, and one per callback registration */
+    atomic_int lock; /* a spinlock; guards loop */
+    struct weft_loop *loop;
+};
+/* The loop's anchor, made on first use (loop thread); NULL on ENOMEM. */
+struct weft__anchor *weft__loop_anchor(struct weft_loop *loop);
+void weft__anchor_release(struct weft__anchor *a);
+/* Any thread: posts cb(arg) to the anchor's loop if it is still alive.
+ * 0, -ESHUTDOWN (the loop is gone or going) or -ENOMEM. */
+int weft__anchor_post(struct weft__anchor *a, void (*cb)(void *), void *arg);
+
 struct weft_loop {
     pthread_t owner; /* the thread that runs it, once bound */
     bool bound;      /* owner is set */
@@ -269,17 +297,25 @@ struct weft_loop {
         };
         uint32_t modes; /* any of them: see weft__may_refill */
     };
-    long owner_tid;            /* the owner's kernel thread id, for reports */
-    int64_t slow_ns;           /* debug: a slice longer than this is slow */
-    int64_t slice_start;       /* debug: when the running fiber started */
-    uint64_t slice_fp;         /* debug: the FP control state it found */
-    bool threaded;             /* made by weft_loop_start_thread */
-    pthread_t thread;          /* that thread */
-    atomic_bool stop;          /* weft_loop_stop */
-    int64_t now;               /* monotonic ns, read once per iteration */
-    bool now_valid;            /* now was read in this iteration */
-    uint64_t nran;             /* fibers resumed, for run_once's count */
-    struct weft_future *until; /* what weft_loop_run_until waits for */
+    long owner_tid;      /* the owner's kernel thread id, for reports */
+    int64_t slow_ns;     /* debug: a slice longer than this is slow */
+    int64_t slice_start; /* debug: when the running fiber started */
+    uint64_t slice_fp;   /* debug: the FP control state it found */
+    bool threaded;       /* made by weft_loop_start_thread */
+    pthread_t thread;    /* that thread */
+    atomic_bool joining; /* weft_loop_join_thread: free it */
+    struct weft__tpark join_park; /* the stopped thread waits here */
+    /* The owner thread's live loops, most recently current first (the
+     * head is weft__loop_tls): freeing the current one falls back to the
+     * one the thread ran before. */
+    struct weft_loop *thr_prev, *thr_next;
+    bool listed;                 /* in that list */
+    struct weft__anchor *anchor; /* NULL until a callback needs one */
+    atomic_bool stop;            /* weft_loop_stop */
+    int64_t now;                 /* monotonic ns, read once per iteration */
+    bool now_valid;              /* now was read in this iteration */
+    uint64_t nran;               /* fibers resumed, for run_once's count */
+    struct weft_future *until;   /* what weft_loop_run_until waits for */
 
     struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
     struct weft__fiber *batch;         /* this iteration's fibers not yet run */
@@ -302,8 +338,9 @@ struct weft_loop {
     struct weft__fdent *fds; /* indexed by fd */
     size_t nfds;
 
-    pthread_mutex_t xlock; /* guards xhead/xtail */
+    pthread_mutex_t xlock; /* guards xhead/xtail and xclosed */
     struct weft__xcall *xhead, *xtail;
+    bool xclosed;          /* being freed: posts fail with -ESHUTDOWN */
     atomic_size_t nxcalls; /* queued cross-thread calls */
     atomic_int refs;       /* 1 + threads inside a post or stop */
 
@@ -362,8 +399,11 @@ static inline int64_t weft__ms_until(int64_t deadline)
 }
 
 /* Any thread: queues cb(arg) to run on loop's thread and wakes it.
- * 0 or -ENOMEM. */
+ * 0, -ENOMEM, or -ESHUTDOWN once weft_loop_free has drained the queue
+ * for the last time (the call would never run). */
 int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg);
+/* Binds loop to the calling thread and makes it the current loop. */
+void weft__loop_bind(struct weft_loop *loop);
 /* True when the calling thread is loop's thread (or loop is unbound). */
 bool weft__loop_is_mine(const struct weft_loop *loop);
 /* Pushes f at the tail of the run queue. */
@@ -551,10 +591,10 @@ static inline void weft__spin_unlock(atomic_int *l)
 #define WEFT__FUTURE_DEAD 0x44454144u /* "DEAD" */
 
 struct weft_future {
-    uint32_t magic; /* WEFT__FUTURE_LIVE until the last release */
-    bool observed;  /* its outcome was read (await, result, on_done...) */
-    bool debug;     /* made in debug mode: report if failed, unobserved */
-    char name[32];  /* debug: the task's name, kept past its fiber */
+    uint32_t magic;       /* WEFT__FUTURE_LIVE until the last release */
+    atomic_bool observed; /* its outcome was read (await, result, ...) */
+    bool debug;           /* made in debug mode: report if failed, unobserved */
+    char name[32];        /* debug: the task's name, kept past its fiber */
     atomic_int refs;
     atomic_int lock; /* a spinlock; guards everything below */
     atomic_bool done;
@@ -562,6 +602,8 @@ struct weft_future {
     void *result;
     struct weft__fiber *task;    /* the fiber computing it, until done */
     struct weft_loop *task_loop; /* its loop (stays set when done) */
+    bool cancel_req; /* weft_cancel of a submission whose fiber did not
+                        exist yet: the fiber starts cancelled */
     struct weft__waiter *waiters;
 };
 

@@ -58,6 +58,49 @@ bool weft__loop_is_mine(const struct weft_loop *loop)
     return !loop->bound || pthread_equal(loop->owner, pthread_self());
 }
 
+/* Makes loop (bound to this thread) the thread's current loop: the head
+ * of its list of live loops. */
+static void make_current(struct weft_loop *loop)
+{
+    struct weft_loop *head = weft__loop_tls;
+    if (head == loop)
+        return;
+    if (loop->listed) { /* not the head: it has a predecessor */
+        loop->thr_prev->thr_next = loop->thr_next;
+        if (loop->thr_next)
+            loop->thr_next->thr_prev = loop->thr_prev;
+    }
+    loop->thr_prev = NULL;
+    loop->thr_next = head;
+    if (head)
+        head->thr_prev = loop;
+    loop->listed = true;
+    weft__loop_tls = loop;
+}
+
+/* Takes loop off its thread's list; the current loop becomes the one the
+ * thread made current before it (or NULL). */
+static void forget(struct weft_loop *loop)
+{
+    if (!loop->listed)
+        return;
+    if (loop->thr_prev)
+        loop->thr_prev->thr_next = loop->thr_next;
+    else
+        weft__loop_tls = loop->thr_next;
+    if (loop->thr_next)
+        loop->thr_next->thr_prev = loop->thr_prev;
+    loop->listed = false;
+}
+
+void weft__loop_bind(struct weft_loop *loop)
+{
+    loop->owner = pthread_self();
+    loop->owner_tid = (long)syscall(SYS_gettid);
+    loop->bound = true;
+    make_current(loop);
+}
+
 /* Binds loop to the calling thread (for good) and makes it the thread's
  * current loop. 0, -EPERM (another thread's loop), -EBUSY (this thread is
  * running another loop right now). */
@@ -70,12 +113,10 @@ static int bind_loop(struct weft_loop *loop)
     struct weft_loop *cur = weft__loop_tls;
     if (cur != NULL && cur != loop && cur->running)
         return -EBUSY;
-    if (!loop->bound) {
-        loop->owner = pthread_self();
-        loop->owner_tid = (long)syscall(SYS_gettid);
-        loop->bound = true;
-    }
-    weft__loop_tls = loop;
+    if (!loop->bound)
+        weft__loop_bind(loop);
+    else
+        make_current(loop);
     return 0;
 }
 
@@ -95,7 +136,8 @@ weft_loop *weft_loop_new(void)
     pthread_mutex_init(&loop->xlock, NULL);
     loop->debug = weft__debug();
     const char *slow = getenv("WEFT_SLOW_MS");
-    loop->slow_ns = (slow && *slow ? atoll(slow) : 100) * 1000000;
+    loop->slow_ns =
+        weft__ms_to_ns(slow && *slow ? strtoll(slow, NULL, 10) : 100);
     atomic_init(&loop->stop, false);
     atomic_init(&loop->nxcalls, 0);
     atomic_init(&loop->refs, 1);
@@ -122,6 +164,12 @@ int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
      * waits for this to drop). */
     atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
     pthread_mutex_lock(&loop->xlock);
+    if (WEFT_UNLIKELY(loop->xclosed)) {
+        pthread_mutex_unlock(&loop->xlock);
+        atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
+        weft__free(x, sizeof *x);
+        return -ESHUTDOWN;
+    }
     if (loop->xtail)
         loop->xtail->next = x;
     else
@@ -164,6 +212,57 @@ int weft_loop_stop(weft_loop *loop)
     weft__poller_wake(&loop->poller);
     atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
     return 0;
+}
+
+/* ---- the anchor: posting to a loop that may be gone ---- */
+
+struct weft__anchor *weft__loop_anchor(struct weft_loop *loop)
+{
+    if (loop->anchor == NULL) {
+        struct weft__anchor *a = weft__alloc(sizeof *a);
+        if (a == NULL)
+            return NULL;
+        atomic_init(&a->refs, 1); /* the loop's */
+        atomic_init(&a->lock, 0);
+        a->loop = loop;
+        loop->anchor = a;
+    }
+    return loop->anchor;
+}
+
+void weft__anchor_release(struct weft__anchor *a)
+{
+    if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+        weft__free(a, sizeof *a);
+}
+
+int weft__anchor_post(struct weft__anchor *a, void (*cb)(void *), void *arg)
+{
+    weft__spin_lock(&a->lock);
+    struct weft_loop *loop = a->loop;
+    if (loop != NULL) /* held: weft_loop_free waits for refs to drop */
+        atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
+    weft__spin_unlock(&a->lock);
+    if (loop == NULL)
+        return -ESHUTDOWN;
+    int rc = loop == weft__loop_tls && weft__loop_is_mine(loop)
+                 ? weft_call_soon(loop, cb, arg)
+                 : weft__loop_post(loop, cb, arg);
+    atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
+    return rc;
+}
+
+/* weft_loop_free: callbacks completed from now on are dropped. */
+static void anchor_detach(struct weft_loop *loop)
+{
+    struct weft__anchor *a = loop->anchor;
+    if (a == NULL)
+        return;
+    weft__spin_lock(&a->lock);
+    a->loop = NULL;
+    weft__spin_unlock(&a->lock);
+    loop->anchor = NULL;
+    weft__anchor_release(a);
 }
 
 /* ---- callbacks ---- */
@@ -355,19 +454,29 @@ static void leave(struct weft_loop *loop)
     }
 }
 
-/* Runs until done(ctx) (or, with done NULL, until nothing is left). */
-static int run(struct weft_loop *loop, bool (*done)(void *), void *ctx)
+/* Runs until until is done (with until NULL: until nothing is left). */
+static int run(struct weft_loop *loop, struct weft_future *until)
 {
     int rc = enter(loop);
     if (rc < 0)
-        return rc;
+        return rc; /* touched nothing: a refused call leaves the loop be */
+    /* A future completed by another thread must end our poller wait. */
+    struct weft__waiter w = {.kind = WEFT__WAITER_WAKE, .loop = loop};
+    if (until != NULL) {
+        if (!weft__future_add_waiter(until, &w)) {
+            leave(loop);
+            return 0; /* already done */
+        }
+        loop->until = until;
+        loop->has_until = true;
+    }
     for (;;) {
         if (atomic_exchange_explicit(&loop->stop, false, memory_order_acq_rel))
             break;
-        if (done != NULL && done(ctx))
+        if (until != NULL && weft_future_done(until))
             break;
         if (!has_ready_work(loop) && !loop->forever) {
-            if (done == NULL && loop->nfibers == 0 && loop->nheap == 0)
+            if (until == NULL && loop->nfibers == 0 && loop->nheap == 0)
                 break; /* nothing left to do */
             if (!can_be_woken(loop)) {
                 if (loop->debug)
@@ -378,35 +487,25 @@ static int run(struct weft_loop *loop, bool (*done)(void *), void *ctx)
         }
         iterate(loop, -1);
     }
+    if (until != NULL) {
+        loop->until = NULL;
+        loop->has_until = false;
+        weft__future_remove_waiter(until, &w);
+    }
     leave(loop);
     return rc;
 }
 
 int weft_loop_run(weft_loop *loop)
 {
-    return run(loop, NULL, NULL);
-}
-
-static bool future_is_done(void *f)
-{
-    return weft_future_done(f);
+    return run(loop, NULL);
 }
 
 int weft_loop_run_until(weft_loop *loop, weft_future *f)
 {
     if (loop == NULL || f == NULL)
         return -EINVAL;
-    /* A future completed by another thread must end our poller wait. */
-    struct weft__waiter w = {.kind = WEFT__WAITER_WAKE, .loop = loop};
-    if (!weft__future_add_waiter(f, &w))
-        return 0; /* already done */
-    loop->until = f;
-    loop->has_until = true;
-    int rc = run(loop, future_is_done, f);
-    loop->until = NULL;
-    loop->has_until = false;
-    weft__future_remove_waiter(f, &w);
-    return rc;
+    return run(loop, f);
 }
 
 int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms)
@@ -414,7 +513,7 @@ int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms)
     int rc = enter(loop);
     if (rc < 0)
         return rc;
-    int64_t block = timeout_ms < 0 ? -1 : timeout_ms * 1000000;
+    int64_t block = timeout_ms < 0 ? -1 : weft__ms_to_ns(timeout_ms);
     atomic_store_explicit(&loop->stop, false, memory_order_relaxed);
     rc = iterate(loop, block);
     leave(loop);
@@ -433,6 +532,14 @@ int weft_loop_fd(weft_loop *loop)
             weft__poller_timer(&loop->poller, weft__timers_next(loop));
     }
     return loop->poller.fd;
+}
+
+/* Teardown: runs until no fiber, callback or queued call is left. */
+static void drain(struct weft_loop *loop)
+{
+    while (loop->nfibers > 0 || loop->calls_len > 0 ||
+           atomic_load(&loop->nxcalls) > 0)
+        iterate(loop, 0);
 }
 
 void weft_loop_free(weft_loop *loop)
@@ -456,14 +563,21 @@ void weft_loop_free(weft_loop *loop)
     if (loop->debug)
         weft__debug_leaks(loop);
     /* Cancel every fiber; while closing, every park cancels at once, so
-     * each runs its cleanup to the end. */
+     * each runs its cleanup to the end. A fiber that never ran runs too:
+     * its first suspension point returns -ECANCELED. Submissions still
+     * queued start the same way. */
     loop->closing = true;
     loop->running = true;
     for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
         weft__fiber_cancel(f);
-    while (loop->nfibers > 0 || loop->calls_len > 0 ||
-           atomic_load(&loop->nxcalls) > 0)
-        iterate(loop, 0);
+    drain(loop);
+    /* From here on a done-callback bound for this loop is dropped, and a
+     * post from another thread fails: drain what got in before that. */
+    anchor_detach(loop);
+    pthread_mutex_lock(&loop->xlock);
+    loop->xclosed = true;
+    pthread_mutex_unlock(&loop->xlock);
+    drain(loop);
     loop->running = false;
 
     /* A thread still inside weft_loop_stop or a post wakes our poller:
@@ -475,7 +589,9 @@ void weft_loop_free(weft_loop *loop)
     free(loop->fds);
     weft__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->xlock);
-    weft__loop_tls = prev == loop ? NULL : prev;
+    if (loop->threaded)
+        weft__tpark_destroy(&loop->join_park);
+    forget(loop); /* the thread's current loop is the one it ran before */
     weft__free(loop, sizeof *loop);
 }
 

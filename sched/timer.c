@@ -277,6 +277,10 @@ int weft_timer_cancel(weft_timer *t)
 {
     if (t == NULL || !t->user || t->idx == WEFT__IDLE)
         return -EINVAL;
+    if (!weft__loop_is_mine(t->loop)) { /* its heap is the loop's */
+        weft__debug_wrong_thread(t->loop, "weft_timer_cancel", "the timer");
+        return -EPERM;
+    }
     weft__timer_disarm(t->loop, t);
     weft__free(t, sizeof *t);
     return 0;

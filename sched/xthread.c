@@ -41,17 +41,15 @@ struct submission {
     void *arg;
 };
 
-/* On the target loop: the fiber starts, unless its future was cancelled
- * while the submission travelled. */
+/* On the target loop: the fiber starts. A cancellation that came while
+ * the submission travelled (or a loop being freed) does not stop it:
+ * like any task cancelled before it first ran, it runs, and its first
+ * suspension point returns -ECANCELED, so what fn owns is cleaned up. */
 static void start_submission(void *arg)
 {
     struct submission s = *(struct submission *)arg;
     weft__free(arg, sizeof s);
     struct weft_loop *loop = weft__loop_tls;
-    if (weft_future_done(s.fut)) {
-        weft_future_release(s.fut);
-        return;
-    }
     if (weft__fiber_new(loop, s.fn, s.arg, NULL, false, s.fut) == NULL) {
         weft__future_complete(s.fut, NULL, -errno);
         weft_future_release(s.fut);
@@ -69,25 +67,25 @@ weft_future *weft_submit(weft_loop *target, weft_fn fn, void *arg)
         return NULL;
     f->task_loop = target;
     weft__future_retain(f); /* one for the caller, one for the loop */
+    int err = ENOMEM;
     if (target == weft__loop_tls && weft__loop_is_mine(target)) {
         if (weft__fiber_new(target, fn, arg, NULL, false, f) != NULL)
             return f;
-        int err = errno;
-        weft_future_release(f);
-        weft_future_release(f);
-        errno = err;
-        return NULL;
-    }
-    struct submission *s = weft__alloc(sizeof *s);
-    if (s != NULL) {
-        *s = (struct submission){f, fn, arg};
-        if (weft__loop_post(target, start_submission, s) == 0)
-            return f;
-        weft__free(s, sizeof *s);
+        err = errno;
+    } else {
+        struct submission *s = weft__alloc(sizeof *s);
+        if (s != NULL) {
+            *s = (struct submission){f, fn, arg};
+            int rc = weft__loop_post(target, start_submission, s);
+            if (rc == 0)
+                return f;
+            weft__free(s, sizeof *s);
+            err = -rc; /* ENOMEM, or ESHUTDOWN: the loop is being freed */
+        }
     }
     weft_future_release(f);
     weft_future_release(f);
-    errno = ENOMEM;
+    errno = err;
     return NULL;
 }
 
@@ -111,12 +109,12 @@ static void *loop_thread(void *arg)
     weft_loop *loop = st->loop;
     /* Bind before the creator returns: from then on, calls from other
      * threads must go through weft_submit and friends. */
-    loop->owner = pthread_self();
-    loop->owner_tid = (long)syscall(SYS_gettid);
-    loop->bound = true;
-    weft__loop_tls = loop;
+    weft__loop_bind(loop);
     weft__tpark_wake(&st->ready, 0); /* st is gone after this */
-    weft_loop_run(loop);             /* until weft_loop_join_thread */
+    weft_loop_run(loop); /* until weft_loop_stop or weft_loop_join_thread */
+    /* Stopped: the loop stays valid (submissions queue up) until joined. */
+    while (!atomic_load_explicit(&loop->joining, memory_order_acquire))
+        weft__tpark_wait(&loop->join_park, -1);
     weft_loop_free(loop);
     return NULL;
 }
@@ -130,6 +128,8 @@ int weft_loop_start_thread(weft_loop **out)
         return -errno;
     loop->forever = true;
     loop->threaded = true;
+    atomic_init(&loop->joining, false);
+    weft__tpark_init(&loop->join_park);
     struct start st = {.loop = loop};
     weft__tpark_init(&st.ready);
     int rc = pthread_create(&loop->thread, NULL, loop_thread, &st);
@@ -151,7 +151,11 @@ int weft_loop_join_thread(weft_loop *loop)
     pthread_t th = loop->thread;
     if (pthread_equal(th, pthread_self()))
         return -EDEADLK;
-    weft_loop_stop(loop); /* the thread frees the loop once run returns */
-    int rc = pthread_join(th, NULL);
-    return -rc;
+    /* Hold the loop: once joining is set its thread may free it. */
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
+    atomic_store_explicit(&loop->joining, true, memory_order_release);
+    weft_loop_stop(loop);
+    weft__tpark_wake(&loop->join_park, 0);
+    atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
+    return -pthread_join(th, NULL); /* the thread frees the loop */
 }

@@ -127,7 +127,8 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
         n = epoll_pwait2(p->fd, evs, p->nevents, &ts, NULL);
         if (n < 0 && errno == ENOSYS) {
             atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
-            int64_t ms = (timeout_ns + 999999) / 1000000;
+            int64_t ms = timeout_ns / 1000000 + 1; /* rounded up, and
+                                                     no overflow */
             n = epoll_wait(p->fd, evs, p->nevents,
                            ms > 0x7fffffff ? 0x7fffffff : (int)ms);
         }

@@ -433,6 +433,11 @@ static int enter(struct weft_loop *loop)
 {
     if (loop == NULL)
         return -EINVAL;
+    if (loop->bound && !pthread_equal(loop->owner, pthread_self())) {
+        /* Before anything else: the loop's fields are its thread's. */
+        weft__debug_wrong_thread(loop, "weft_loop_run", "the loop");
+        return -EPERM;
+    }
     if (loop->running || weft__thr.current != NULL)
         return -EBUSY; /* nested run, or run from inside a coroutine */
     int rc = bind_loop(loop);

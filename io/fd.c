@@ -84,10 +84,18 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
     }
 }
 
+/* A wait ends by timeout or cancellation. The last waiter to leave drops
+ * the armed state: with nobody waiting, a plain close() and the reuse of
+ * the number can come next, and the kernel forgets the registration with
+ * the file (epoll, kqueue), so the next wait must register again instead
+ * of trusting a stale "armed". The registration itself, if still there,
+ * costs nothing: at worst it reports once to an fd nobody waits on. */
 static bool fd_unlink(struct weft__fiber *f)
 {
     struct weft__fdent *e = &f->loop->fds[f->wait_fd];
     weft__waitq_del(&e->waiters, f);
+    if (e->waiters.head == NULL)
+        e->armed = 0;
     return true;
 }
 

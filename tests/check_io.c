@@ -702,6 +702,64 @@ START_TEST(a_reused_fd_number_after_plain_close_still_wakes)
 }
 END_TEST
 
+static void *read_one_byte(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return WEFT_ERR_PTR((int)weft_read(fd, &c, 1, 2000));
+}
+
+static void *read_times_out_quickly(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return WEFT_ERR_PTR((int)weft_read(fd, &c, 1, 20));
+}
+
+START_TEST(a_fd_number_reused_after_a_timed_out_or_cancelled_wait_still_wakes)
+{
+    weft_loop *loop = weft_loop_new();
+    for (int round = 0; round < 4; round++) {
+        bool cancel = round % 2 == 1;
+        /* A read on a socket ends without data (a timeout, or a
+         * cancellation), and the socket goes with a plain close(). */
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        weft_future *r = weft_spawn(
+            loop, cancel ? reads_until_error : read_times_out_quickly, &sv[0]);
+        ck_assert_int_eq(weft_loop_run_once(loop, 0), 1);
+        if (cancel)
+            ck_assert_int_eq(weft_cancel(r), 0);
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        ck_assert_int_eq(weft_future_result(r, NULL),
+                         cancel ? -ECANCELED : -ETIMEDOUT);
+        weft_future_release(r);
+        close(sv[0]);
+        close(sv[1]);
+        /* A new socket takes the same number: a read on it must wake when
+         * data comes (the kernel dropped the old registration with the
+         * close, whatever weft remembers of it). */
+        int nv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, nv), 0);
+        ck_assert_int_eq(nv[0], sv[0]);
+        r = weft_spawn(loop, read_one_byte, &nv[0]);
+        ck_assert_int_eq(weft_loop_run_once(loop, 0), 1);
+        ck_assert(!weft_future_done(r)); /* parked: nothing to read yet */
+        ck_assert_int_eq(write(nv[1], "x", 1), 1);
+        int64_t t0 = now_ms();
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        void *n = NULL;
+        ck_assert_int_eq(weft_future_result(r, &n), 0); /* not -ETIMEDOUT */
+        ck_assert_ptr_eq(n, (void *)1);                 /* one byte read */
+        ck_assert_int_lt(now_ms() - t0, 1000);
+        weft_future_release(r);
+        close(nv[0]);
+        close(nv[1]);
+    }
+    weft_loop_free(loop);
+}
+END_TEST
+
 static void *udp_echo(void *arg)
 {
     int fd = *(int *)arg;
@@ -759,6 +817,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, a_thousand_loopback_connections_echo_every_byte);
     tcase_add_test(tc, a_megabyte_goes_through_a_pipe_in_order);
     tcase_add_test(tc, a_reused_fd_number_after_plain_close_still_wakes);
+    tcase_add_test(
+        tc, a_fd_number_reused_after_a_timed_out_or_cancelled_wait_still_wakes);
     tcase_add_test(tc, datagrams_round_trip_with_recvfrom_and_sendto);
     suite_add_tcase(s, tc);
     /* Its own case: valgrind keeps descriptors of its own under a low

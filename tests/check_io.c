@@ -799,6 +799,106 @@ START_TEST(datagrams_round_trip_with_recvfrom_and_sendto)
 }
 END_TEST
 
+/* ---- costs: CPU and memory a wait must not burn (measurements: left
+ * out of the valgrind run, like the limits case) ---- */
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A connected loopback TCP pair with small buffers: *c connects, *s is
+ * accepted. */
+static void tcp_pair(int *c, int *s)
+{
+    struct sockaddr_in a;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(lfd, 0);
+    int small = 16384; /* inherited by the accepted socket */
+    setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    *c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(*c, 0);
+    setsockopt(*c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ck_assert_int_eq(connect(*c, (struct sockaddr *)&a, sizeof a), 0);
+    *s = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(*s, 0);
+    close(lfd);
+}
+
+#define BIG_WRITE (4 << 20)
+
+static void *writes_big(void *arg)
+{
+    int fd = *(int *)arg;
+    char *buf = calloc(1, BIG_WRITE);
+    ssize_t n = weft_write(fd, buf, BIG_WRITE, 10000);
+    free(buf);
+    return WEFT_ERR_PTR((int)n);
+}
+
+static void *drains(void *arg)
+{
+    int fd = *(int *)arg;
+    static char buf[65536];
+    long total = 0;
+    while (total < BIG_WRITE) {
+        ssize_t n = weft_read(fd, buf, sizeof buf, 10000);
+        if (n <= 0)
+            return WEFT_ERR_PTR(n < 0 ? (int)n : -EPIPE);
+        total += n;
+    }
+    return (void *)(intptr_t)total;
+}
+
+START_TEST(a_writer_blocked_on_a_half_closed_peer_costs_no_cpu)
+{
+    int c, s;
+    tcp_pair(&c, &s);
+    /* The peer says it has nothing more to send, and does not read. */
+    ck_assert_int_eq(shutdown(s, SHUT_WR), 0);
+    weft_loop *loop = weft_loop_new();
+    weft_future *w = weft_spawn(loop, writes_big, &c);
+    ck_assert_int_eq(weft_loop_run_once(loop, 0), 1);
+    ck_assert(!weft_future_done(w)); /* parked: the buffers are full */
+    double cpu0 = thread_cpu_seconds();
+    int64_t t0 = now_ms();
+    long iterations = 0;
+    while (now_ms() - t0 < 300) {
+        ck_assert_int_ge(weft_loop_run_once(loop, 10), 0);
+        iterations++;
+    }
+    double cpu = thread_cpu_seconds() - cpu0;
+    ck_assert(!weft_future_done(w));
+    /* Blocking 10 ms at a time: about 30 iterations, not a spin. */
+    ck_assert_msg(cpu < 0.05 && iterations < 300,
+                  "a blocked writer: %ld loop iterations, %.3f s of CPU in "
+                  "300 ms",
+                  iterations, cpu);
+    /* The peer reads at last: the write completes. */
+    weft_future *r = weft_spawn(loop, drains, &s);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    void *n;
+    ck_assert_int_eq(weft_future_result(w, &n), 0);
+    ck_assert_ptr_eq(n, (void *)(intptr_t)BIG_WRITE);
+    ck_assert_int_eq(weft_future_result(r, &n), 0);
+    ck_assert_ptr_eq(n, (void *)(intptr_t)BIG_WRITE);
+    weft_future_release(w);
+    weft_future_release(r);
+    weft_loop_free(loop);
+    close(c);
+    close(s);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -827,6 +927,12 @@ static Suite *io_suite(void)
     tcase_set_timeout(lim, 60);
     tcase_add_test(lim, accept_out_of_descriptors_backs_off_without_spinning);
     suite_add_tcase(s, lim);
+    /* CPU and memory measurements: valgrind would skew them. A spin that
+     * never ends becomes a failure at the timeout. */
+    TCase *costs = tcase_create("costs");
+    tcase_set_timeout(costs, 30);
+    tcase_add_test(costs, a_writer_blocked_on_a_half_closed_peer_costs_no_cpu);
+    suite_add_tcase(s, costs);
     return s;
 }
 

@@ -261,7 +261,24 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
     int64_t now = f ? weft__loop_now(f->loop) : weft__now_ns();
     if (deadline >= 0 && now >= deadline)
         return -ETIMEDOUT;
+    if (f == NULL)
+        return weft__pause(deadline, backoff_ns);
     int64_t until = now + backoff_ns;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    struct weft__waitq *head = &f->loop->emfile_waiters;
+    weft__waitq_push(head, f);
+    int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+int weft__pause(int64_t deadline, int64_t pause_ns)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    int64_t now = f ? weft__loop_now(f->loop) : weft__now_ns();
+    if (deadline >= 0 && now >= deadline)
+        return -ETIMEDOUT;
+    int64_t until = now + pause_ns;
     if (deadline >= 0 && deadline < until)
         until = deadline;
     if (f == NULL) {
@@ -271,9 +288,7 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
             ;
         return 0;
     }
-    struct weft__waitq *head = &f->loop->emfile_waiters;
-    weft__waitq_push(head, f);
-    int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
+    int rc = weft__park(f, WEFT__WAIT_SLEEP, NULL, until, NULL);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 

@@ -9,9 +9,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "weft.h"
@@ -899,6 +901,101 @@ START_TEST(a_writer_blocked_on_a_half_closed_peer_costs_no_cpu)
 }
 END_TEST
 
+/* An AF_UNIX listener (abstract name) whose backlog is full: a
+ * non-blocking connect to it fails with EAGAIN, and nothing polls ready
+ * when room frees. Returns the listener; its address in *a. */
+static int full_unix_listener(struct sockaddr_un *a, socklen_t *alen,
+                              int *queued, int *nqueued)
+{
+    static int seq;
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(lfd, 0);
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1,
+                     "weft-check-io-%ld-%d", (long)getpid(), seq++);
+    *alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)a, *alen), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    *nqueued = 0;
+    for (;;) {
+        ck_assert_int_lt(*nqueued, 16);
+        int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(c, 0);
+        if (connect(c, (struct sockaddr *)a, *alen) < 0) {
+            ck_assert_int_eq(errno, EAGAIN);
+            close(c);
+            break;
+        }
+        queued[(*nqueued)++] = c;
+    }
+    return lfd;
+}
+
+struct unix_connect {
+    struct sockaddr_un addr;
+    socklen_t len;
+    int rc;
+    int64_t took_ms;
+    double cpu;
+};
+
+/* weft_connect(.., 200 ms) to the full listener, timed. */
+static void *connects_to_full_backlog(void *arg)
+{
+    struct unix_connect *u = arg;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    double cpu0 = thread_cpu_seconds();
+    int64_t t0 = now_ms();
+    u->rc = weft_connect(fd, (struct sockaddr *)&u->addr, u->len, 200);
+    u->took_ms = now_ms() - t0;
+    u->cpu = thread_cpu_seconds() - cpu0;
+    close(fd);
+    return NULL;
+}
+
+static void check_full_backlog_connect(const struct unix_connect *u)
+{
+    ck_assert_msg(u->rc == -ETIMEDOUT, "weft_connect: %d", u->rc);
+    ck_assert_int_ge(u->took_ms, 190);
+    ck_assert_int_lt(u->took_ms, 2000);
+    ck_assert_msg(u->cpu < 0.05, "a 200 ms connect burned %.3f s of CPU",
+                  u->cpu);
+}
+
+START_TEST(a_unix_connect_to_a_full_backlog_times_out_without_spinning)
+{
+    struct unix_connect u;
+    int queued[16], nqueued;
+    int lfd = full_unix_listener(&u.addr, &u.len, queued, &nqueued);
+    /* A fiber (the loop's thread, whose CPU is measured, runs it). */
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, connects_to_full_backlog, &u);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    weft_loop_free(loop);
+    check_full_backlog_connect(&u);
+    /* A plain thread. */
+    pthread_t th;
+    memset(&u.rc, 0, sizeof u - offsetof(struct unix_connect, rc));
+    ck_assert_int_eq(pthread_create(&th, NULL, connects_to_full_backlog, &u),
+                     0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    check_full_backlog_connect(&u);
+    /* Room in the backlog: the same connect goes through. */
+    int s = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(s, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(weft_connect(fd, (struct sockaddr *)&u.addr, u.len, 2000),
+                     0);
+    close(fd);
+    close(s);
+    while (nqueued > 0)
+        close(queued[--nqueued]);
+    close(lfd);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -932,6 +1029,8 @@ static Suite *io_suite(void)
     TCase *costs = tcase_create("costs");
     tcase_set_timeout(costs, 30);
     tcase_add_test(costs, a_writer_blocked_on_a_half_closed_peer_costs_no_cpu);
+    tcase_add_test(costs,
+                   a_unix_connect_to_a_full_backlog_times_out_without_spinning);
     suite_add_tcase(s, costs);
     return s;
 }

@@ -9,7 +9,7 @@
 
 /* Waits until fd may be ready for events (WEFT_READABLE/WRITABLE): a
  * fiber parks, a plain thread polls. Returns the ready subset (> 0), or
- * -ETIMEDOUT, -ECANCELED, -EBADF (weft_close), -ENOMEM. */
+ * -ETIMEDOUT, -ECANCELED, -EBADF (not open, or weft_close), -ENOMEM. */
 int weft__wait_fd(int fd, unsigned events, int64_t deadline);
 /* Out of descriptors: waits until weft_close frees one on this loop or
  * backoff_ns passes (then retry). 0, -ETIMEDOUT once the deadline has

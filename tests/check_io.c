@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -996,6 +997,65 @@ START_TEST(a_unix_connect_to_a_full_backlog_times_out_without_spinning)
 }
 END_TEST
 
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    long size, resident;
+    ck_assert_int_eq(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Every call on descriptor numbers that are not open: -EBADF, at once,
+ * and no memory sized by the number (a table by descriptor number grown
+ * to 1 << 24 would take hundreds of megabytes: checked before the larger
+ * numbers, which would take far more). */
+static void *uses_bad_fds(void *arg)
+{
+    (void)arg;
+    static const int bad[] = {1 << 24, INT_MAX - 1, INT_MAX, -1, -12345};
+    long rss0 = rss_kb();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = bad[i];
+        char c = 0;
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        ck_assert_int_eq(weft_wait_fd(fd, WEFT_READABLE, 100), -EBADF);
+        long grew = rss_kb() - rss0;
+        ck_assert_msg(grew < 8192, "weft_wait_fd(%d): RSS grew by %ld kB", fd,
+                      grew);
+        ck_assert_int_eq(weft_wait_fd(fd, WEFT_WRITABLE, -1), -EBADF);
+        ck_assert_int_eq(weft_read(fd, &c, 1, 100), -EBADF);
+        ck_assert_int_eq(weft_write(fd, &c, 1, 100), -EBADF);
+        ck_assert_int_eq(weft_accept(fd, NULL, NULL, 100), -EBADF);
+        ck_assert_int_eq(weft_connect(fd, (struct sockaddr *)&a, sizeof a, 100),
+                         -EBADF);
+        ck_assert_int_eq(weft_close(fd), -EBADF);
+        grew = rss_kb() - rss0;
+        ck_assert_msg(grew < 8192, "fd %d: RSS grew by %ld kB", fd, grew);
+    }
+    return NULL;
+}
+
+START_TEST(invalid_descriptors_cost_no_memory)
+{
+    /* A plain thread, a fiber, a fiber of a debug loop (which also keeps
+     * a table by descriptor number). */
+    uses_bad_fds(NULL);
+    for (int round = 0; round < 2; round++) {
+        weft_loop *loop = weft_loop_new();
+        ck_assert_ptr_nonnull(loop);
+        if (round == 1)
+            ck_assert_int_eq(weft_loop_set_debug(loop, true), 0);
+        weft_future *f = weft_spawn(loop, uses_bad_fds, NULL);
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        ck_assert_int_eq(weft_future_result(f, NULL), 0);
+        weft_future_release(f);
+        weft_loop_free(loop);
+    }
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -1031,6 +1091,7 @@ static Suite *io_suite(void)
     tcase_add_test(costs, a_writer_blocked_on_a_half_closed_peer_costs_no_cpu);
     tcase_add_test(costs,
                    a_unix_connect_to_a_full_backlog_times_out_without_spinning);
+    tcase_add_test(costs, invalid_descriptors_cost_no_memory);
     suite_add_tcase(s, costs);
     return s;
 }

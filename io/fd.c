@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,10 +23,18 @@
 #include "../sched/internal.h"
 #include "internal.h"
 
-/* The loop's entry for fd, grown on demand; NULL on ENOMEM. */
-static struct weft__fdent *fdent(struct weft_loop *loop, int fd)
+/* The loop's entry for fd (>= 0), grown on demand. NULL with *err set:
+ * -EBADF if fd is not open, -ENOMEM. The table grows only for an open
+ * descriptor (one fcntl, on growth only): a bad number, however large,
+ * costs no memory. */
+static struct weft__fdent *fdent(struct weft_loop *loop, int fd, int *err)
 {
     if ((size_t)fd >= loop->nfds) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            *err = -errno;
+            return NULL;
+        }
+        *err = -ENOMEM;
         size_t n = loop->nfds ? loop->nfds : 64;
         while (n <= (size_t)fd)
             n *= 2;
@@ -84,10 +93,18 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
     }
 }
 
+/* A wait ends by timeout or cancellation. The last waiter to leave drops
+ * the armed state: with nobody waiting, a plain close() and the reuse of
+ * the number can come next, and the kernel forgets the registration with
+ * the file (epoll, kqueue), so the next wait must register again instead
+ * of trusting a stale "armed". The registration itself, if still there,
+ * costs nothing: at worst it reports once to an fd nobody waits on. */
 static bool fd_unlink(struct weft__fiber *f)
 {
     struct weft__fdent *e = &f->loop->fds[f->wait_fd];
     weft__waitq_del(&e->waiters, f);
+    if (e->waiters.head == NULL)
+        e->armed = 0;
     return true;
 }
 
@@ -224,15 +241,16 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline)
         return poll_wait(fd, events, deadline);
 
     struct weft_loop *loop = f->loop;
-    struct weft__fdent *e = fdent(loop, fd);
+    int rc;
+    struct weft__fdent *e = fdent(loop, fd, &rc);
     if (e == NULL)
-        return -ENOMEM;
+        return rc;
     if (WEFT_UNLIKELY(loop->debug) && !watch_begin(loop, fd, "a wait"))
         return -EPERM;
     f->wait_fd = fd;
     f->wait_events = events;
     weft__waitq_push(&e->waiters, f);
-    int rc = rearm(loop, fd, e);
+    rc = rearm(loop, fd, e);
     if (rc < 0) {
         weft__waitq_del(&e->waiters, f);
         if (WEFT_UNLIKELY(loop->debug))
@@ -253,7 +271,24 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
     int64_t now = f ? weft__loop_now(f->loop) : weft__now_ns();
     if (deadline >= 0 && now >= deadline)
         return -ETIMEDOUT;
+    if (f == NULL)
+        return weft__pause(deadline, backoff_ns);
     int64_t until = now + backoff_ns;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    struct weft__waitq *head = &f->loop->emfile_waiters;
+    weft__waitq_push(head, f);
+    int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+int weft__pause(int64_t deadline, int64_t pause_ns)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    int64_t now = f ? weft__loop_now(f->loop) : weft__now_ns();
+    if (deadline >= 0 && now >= deadline)
+        return -ETIMEDOUT;
+    int64_t until = now + pause_ns;
     if (deadline >= 0 && deadline < until)
         until = deadline;
     if (f == NULL) {
@@ -263,9 +298,7 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
             ;
         return 0;
     }
-    struct weft__waitq *head = &f->loop->emfile_waiters;
-    weft__waitq_push(head, f);
-    int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
+    int rc = weft__park(f, WEFT__WAIT_SLEEP, NULL, until, NULL);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 
@@ -281,7 +314,8 @@ void weft__fd_set_wait_first(int fd, bool wait_first)
     struct weft__fiber *f = weft__fiber_current();
     if (f == NULL || fd < 0)
         return;
-    struct weft__fdent *e = wait_first                   ? fdent(f->loop, fd)
+    int err;
+    struct weft__fdent *e = wait_first ? fdent(f->loop, fd, &err)
                             : (size_t)fd < f->loop->nfds ? &f->loop->fds[fd]
                                                          : NULL;
     if (e != NULL)

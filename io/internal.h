@@ -9,12 +9,16 @@
 
 /* Waits until fd may be ready for events (WEFT_READABLE/WRITABLE): a
  * fiber parks, a plain thread polls. Returns the ready subset (> 0), or
- * -ETIMEDOUT, -ECANCELED, -EBADF (weft_close), -ENOMEM. */
+ * -ETIMEDOUT, -ECANCELED, -EBADF (not open, or weft_close), -ENOMEM. */
 int weft__wait_fd(int fd, unsigned events, int64_t deadline);
 /* Out of descriptors: waits until weft_close frees one on this loop or
  * backoff_ns passes (then retry). 0, -ETIMEDOUT once the deadline has
  * passed, -ECANCELED. */
 int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns);
+/* Sleeps (a fiber parks) until pause_ns from now or deadline, whichever
+ * is first, for a retry with nothing to wait on. 0, -ETIMEDOUT if the
+ * deadline had passed already, -ECANCELED. */
+int weft__pause(int64_t deadline, int64_t pause_ns);
 
 /* weft_connect with a deadline (monotonic ns; < 0: none) in place of a
  * timeout. */

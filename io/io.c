@@ -356,16 +356,25 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
     int rc = ensure_nonblock(fd);
     if (rc < 0)
         return rc;
+    int64_t backoff = 1000000; /* 1 ms, doubling to 64 ms */
     for (;;) {
         if (connect(fd, addr, addrlen) == 0)
             return 0;
         int err = errno;
         if (err == EISCONN)
             return 0;
-        if (err == EAGAIN) { /* a full Unix-domain backlog: retry */
-            rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline);
+        if (err == EAGAIN) {
+            /* A full Unix-domain backlog (or, elsewhere, a full routing
+             * cache). Unlike TCP's EINPROGRESS, nothing goes on in the
+             * background, and nothing polls ready when the listener makes
+             * room: the unconnected socket polls writable (and hung up)
+             * at once, so waiting for it would spin. Retry after a pause
+             * instead, until the deadline. */
+            rc = weft__pause(deadline, backoff);
             if (rc < 0)
                 return rc;
+            if (backoff < 64000000)
+                backoff *= 2;
             continue;
         }
         /* EINTR: the connection goes on in the background. */

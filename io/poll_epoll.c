@@ -85,10 +85,13 @@ void weft__poller_close(struct weft__poller *p)
 
 int weft__poller_arm(struct weft__poller *p, int fd, unsigned events)
 {
-    struct epoll_event ev = {.events = EPOLLONESHOT | EPOLLRDHUP,
-                             .data.u64 = (uint64_t)fd};
+    /* Only what the waiters want (ERR and HUP come regardless): a peer's
+     * half-close (RDHUP) is news for readers only. Asked for a writer, it
+     * would report at once on every arm while the peer does not read, and
+     * the loop would spin until the write went through. */
+    struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = (uint64_t)fd};
     if (events & WEFT__POLL_IN)
-        ev.events |= EPOLLIN;
+        ev.events |= EPOLLIN | EPOLLRDHUP;
     if (events & WEFT__POLL_OUT)
         ev.events |= EPOLLOUT;
     if (epoll_ctl(p->fd, EPOLL_CTL_MOD, fd, &ev) == 0)

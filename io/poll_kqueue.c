@@ -166,14 +166,18 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
             continue;
         int fd = (int)evs[i].ident;
         unsigned mask;
-        if (evs[i].flags & EV_ERROR)
+        /* Each filter wakes its own waiters. EV_EOF alone is news for
+         * that filter's side only: a peer's half-close (EVFILT_READ) says
+         * nothing to a writer, who would only try, fail with EAGAIN and
+         * wait again. With an error in fflags (a reset), every waiter's
+         * call fails with it: wake them all. */
+        if ((evs[i].flags & EV_ERROR) ||
+            ((evs[i].flags & EV_EOF) && evs[i].fflags != 0))
             mask = WEFT__POLL_ERR | WEFT__POLL_IN | WEFT__POLL_OUT;
         else if (evs[i].filter == EVFILT_READ)
             mask = WEFT__POLL_IN;
         else
             mask = WEFT__POLL_OUT;
-        if (evs[i].flags & EV_EOF)
-            mask |= WEFT__POLL_IN | WEFT__POLL_OUT;
         cb(ctx, fd, mask);
         reported++;
     }

@@ -6,12 +6,15 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "weft.h"
@@ -702,6 +705,64 @@ START_TEST(a_reused_fd_number_after_plain_close_still_wakes)
 }
 END_TEST
 
+static void *read_one_byte(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return WEFT_ERR_PTR((int)weft_read(fd, &c, 1, 2000));
+}
+
+static void *read_times_out_quickly(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return WEFT_ERR_PTR((int)weft_read(fd, &c, 1, 20));
+}
+
+START_TEST(a_fd_number_reused_after_a_timed_out_or_cancelled_wait_still_wakes)
+{
+    weft_loop *loop = weft_loop_new();
+    for (int round = 0; round < 4; round++) {
+        bool cancel = round % 2 == 1;
+        /* A read on a socket ends without data (a timeout, or a
+         * cancellation), and the socket goes with a plain close(). */
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        weft_future *r = weft_spawn(
+            loop, cancel ? reads_until_error : read_times_out_quickly, &sv[0]);
+        ck_assert_int_eq(weft_loop_run_once(loop, 0), 1);
+        if (cancel)
+            ck_assert_int_eq(weft_cancel(r), 0);
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        ck_assert_int_eq(weft_future_result(r, NULL),
+                         cancel ? -ECANCELED : -ETIMEDOUT);
+        weft_future_release(r);
+        close(sv[0]);
+        close(sv[1]);
+        /* A new socket takes the same number: a read on it must wake when
+         * data comes (the kernel dropped the old registration with the
+         * close, whatever weft remembers of it). */
+        int nv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, nv), 0);
+        ck_assert_int_eq(nv[0], sv[0]);
+        r = weft_spawn(loop, read_one_byte, &nv[0]);
+        ck_assert_int_eq(weft_loop_run_once(loop, 0), 1);
+        ck_assert(!weft_future_done(r)); /* parked: nothing to read yet */
+        ck_assert_int_eq(write(nv[1], "x", 1), 1);
+        int64_t t0 = now_ms();
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        void *n = NULL;
+        ck_assert_int_eq(weft_future_result(r, &n), 0); /* not -ETIMEDOUT */
+        ck_assert_ptr_eq(n, (void *)1);                 /* one byte read */
+        ck_assert_int_lt(now_ms() - t0, 1000);
+        weft_future_release(r);
+        close(nv[0]);
+        close(nv[1]);
+    }
+    weft_loop_free(loop);
+}
+END_TEST
+
 static void *udp_echo(void *arg)
 {
     int fd = *(int *)arg;
@@ -741,6 +802,260 @@ START_TEST(datagrams_round_trip_with_recvfrom_and_sendto)
 }
 END_TEST
 
+/* ---- costs: CPU and memory a wait must not burn (measurements: left
+ * out of the valgrind run, like the limits case) ---- */
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A connected loopback TCP pair with small buffers: *c connects, *s is
+ * accepted. */
+static void tcp_pair(int *c, int *s)
+{
+    struct sockaddr_in a;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(lfd, 0);
+    int small = 16384; /* inherited by the accepted socket */
+    setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    *c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(*c, 0);
+    setsockopt(*c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ck_assert_int_eq(connect(*c, (struct sockaddr *)&a, sizeof a), 0);
+    *s = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(*s, 0);
+    close(lfd);
+}
+
+#define BIG_WRITE (4 << 20)
+
+static void *writes_big(void *arg)
+{
+    int fd = *(int *)arg;
+    char *buf = calloc(1, BIG_WRITE);
+    ssize_t n = weft_write(fd, buf, BIG_WRITE, 10000);
+    free(buf);
+    return WEFT_ERR_PTR((int)n);
+}
+
+static void *drains(void *arg)
+{
+    int fd = *(int *)arg;
+    static char buf[65536];
+    long total = 0;
+    while (total < BIG_WRITE) {
+        ssize_t n = weft_read(fd, buf, sizeof buf, 10000);
+        if (n <= 0)
+            return WEFT_ERR_PTR(n < 0 ? (int)n : -EPIPE);
+        total += n;
+    }
+    return (void *)(intptr_t)total;
+}
+
+START_TEST(a_writer_blocked_on_a_half_closed_peer_costs_no_cpu)
+{
+    int c, s;
+    tcp_pair(&c, &s);
+    /* The peer says it has nothing more to send, and does not read. */
+    ck_assert_int_eq(shutdown(s, SHUT_WR), 0);
+    weft_loop *loop = weft_loop_new();
+    weft_future *w = weft_spawn(loop, writes_big, &c);
+    ck_assert_int_eq(weft_loop_run_once(loop, 0), 1);
+    ck_assert(!weft_future_done(w)); /* parked: the buffers are full */
+    double cpu0 = thread_cpu_seconds();
+    int64_t t0 = now_ms();
+    long iterations = 0;
+    while (now_ms() - t0 < 300) {
+        ck_assert_int_ge(weft_loop_run_once(loop, 10), 0);
+        iterations++;
+    }
+    double cpu = thread_cpu_seconds() - cpu0;
+    ck_assert(!weft_future_done(w));
+    /* Blocking 10 ms at a time: about 30 iterations, not a spin. */
+    ck_assert_msg(cpu < 0.05 && iterations < 300,
+                  "a blocked writer: %ld loop iterations, %.3f s of CPU in "
+                  "300 ms",
+                  iterations, cpu);
+    /* The peer reads at last: the write completes. */
+    weft_future *r = weft_spawn(loop, drains, &s);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    void *n;
+    ck_assert_int_eq(weft_future_result(w, &n), 0);
+    ck_assert_ptr_eq(n, (void *)(intptr_t)BIG_WRITE);
+    ck_assert_int_eq(weft_future_result(r, &n), 0);
+    ck_assert_ptr_eq(n, (void *)(intptr_t)BIG_WRITE);
+    weft_future_release(w);
+    weft_future_release(r);
+    weft_loop_free(loop);
+    close(c);
+    close(s);
+}
+END_TEST
+
+/* An AF_UNIX listener (abstract name) whose backlog is full: a
+ * non-blocking connect to it fails with EAGAIN, and nothing polls ready
+ * when room frees. Returns the listener; its address in *a. */
+static int full_unix_listener(struct sockaddr_un *a, socklen_t *alen,
+                              int *queued, int *nqueued)
+{
+    static int seq;
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(lfd, 0);
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1,
+                     "weft-check-io-%ld-%d", (long)getpid(), seq++);
+    *alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)a, *alen), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    *nqueued = 0;
+    for (;;) {
+        ck_assert_int_lt(*nqueued, 16);
+        int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(c, 0);
+        if (connect(c, (struct sockaddr *)a, *alen) < 0) {
+            ck_assert_int_eq(errno, EAGAIN);
+            close(c);
+            break;
+        }
+        queued[(*nqueued)++] = c;
+    }
+    return lfd;
+}
+
+struct unix_connect {
+    struct sockaddr_un addr;
+    socklen_t len;
+    int rc;
+    int64_t took_ms;
+    double cpu;
+};
+
+/* weft_connect(.., 200 ms) to the full listener, timed. */
+static void *connects_to_full_backlog(void *arg)
+{
+    struct unix_connect *u = arg;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    double cpu0 = thread_cpu_seconds();
+    int64_t t0 = now_ms();
+    u->rc = weft_connect(fd, (struct sockaddr *)&u->addr, u->len, 200);
+    u->took_ms = now_ms() - t0;
+    u->cpu = thread_cpu_seconds() - cpu0;
+    close(fd);
+    return NULL;
+}
+
+static void check_full_backlog_connect(const struct unix_connect *u)
+{
+    ck_assert_msg(u->rc == -ETIMEDOUT, "weft_connect: %d", u->rc);
+    ck_assert_int_ge(u->took_ms, 190);
+    ck_assert_int_lt(u->took_ms, 2000);
+    ck_assert_msg(u->cpu < 0.05, "a 200 ms connect burned %.3f s of CPU",
+                  u->cpu);
+}
+
+START_TEST(a_unix_connect_to_a_full_backlog_times_out_without_spinning)
+{
+    struct unix_connect u;
+    int queued[16], nqueued;
+    int lfd = full_unix_listener(&u.addr, &u.len, queued, &nqueued);
+    /* A fiber (the loop's thread, whose CPU is measured, runs it). */
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, connects_to_full_backlog, &u);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    weft_loop_free(loop);
+    check_full_backlog_connect(&u);
+    /* A plain thread. */
+    pthread_t th;
+    memset(&u.rc, 0, sizeof u - offsetof(struct unix_connect, rc));
+    ck_assert_int_eq(pthread_create(&th, NULL, connects_to_full_backlog, &u),
+                     0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    check_full_backlog_connect(&u);
+    /* Room in the backlog: the same connect goes through. */
+    int s = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(s, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(weft_connect(fd, (struct sockaddr *)&u.addr, u.len, 2000),
+                     0);
+    close(fd);
+    close(s);
+    while (nqueued > 0)
+        close(queued[--nqueued]);
+    close(lfd);
+}
+END_TEST
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    long size, resident;
+    ck_assert_int_eq(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Every call on descriptor numbers that are not open: -EBADF, at once,
+ * and no memory sized by the number (a table by descriptor number grown
+ * to 1 << 24 would take hundreds of megabytes: checked before the larger
+ * numbers, which would take far more). */
+static void *uses_bad_fds(void *arg)
+{
+    (void)arg;
+    static const int bad[] = {1 << 24, INT_MAX - 1, INT_MAX, -1, -12345};
+    long rss0 = rss_kb();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = bad[i];
+        char c = 0;
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        ck_assert_int_eq(weft_wait_fd(fd, WEFT_READABLE, 100), -EBADF);
+        long grew = rss_kb() - rss0;
+        ck_assert_msg(grew < 8192, "weft_wait_fd(%d): RSS grew by %ld kB", fd,
+                      grew);
+        ck_assert_int_eq(weft_wait_fd(fd, WEFT_WRITABLE, -1), -EBADF);
+        ck_assert_int_eq(weft_read(fd, &c, 1, 100), -EBADF);
+        ck_assert_int_eq(weft_write(fd, &c, 1, 100), -EBADF);
+        ck_assert_int_eq(weft_accept(fd, NULL, NULL, 100), -EBADF);
+        ck_assert_int_eq(weft_connect(fd, (struct sockaddr *)&a, sizeof a, 100),
+                         -EBADF);
+        ck_assert_int_eq(weft_close(fd), -EBADF);
+        grew = rss_kb() - rss0;
+        ck_assert_msg(grew < 8192, "fd %d: RSS grew by %ld kB", fd, grew);
+    }
+    return NULL;
+}
+
+START_TEST(invalid_descriptors_cost_no_memory)
+{
+    /* A plain thread, a fiber, a fiber of a debug loop (which also keeps
+     * a table by descriptor number). */
+    uses_bad_fds(NULL);
+    for (int round = 0; round < 2; round++) {
+        weft_loop *loop = weft_loop_new();
+        ck_assert_ptr_nonnull(loop);
+        if (round == 1)
+            ck_assert_int_eq(weft_loop_set_debug(loop, true), 0);
+        weft_future *f = weft_spawn(loop, uses_bad_fds, NULL);
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        ck_assert_int_eq(weft_future_result(f, NULL), 0);
+        weft_future_release(f);
+        weft_loop_free(loop);
+    }
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -759,6 +1074,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, a_thousand_loopback_connections_echo_every_byte);
     tcase_add_test(tc, a_megabyte_goes_through_a_pipe_in_order);
     tcase_add_test(tc, a_reused_fd_number_after_plain_close_still_wakes);
+    tcase_add_test(
+        tc, a_fd_number_reused_after_a_timed_out_or_cancelled_wait_still_wakes);
     tcase_add_test(tc, datagrams_round_trip_with_recvfrom_and_sendto);
     suite_add_tcase(s, tc);
     /* Its own case: valgrind keeps descriptors of its own under a low
@@ -767,6 +1084,15 @@ static Suite *io_suite(void)
     tcase_set_timeout(lim, 60);
     tcase_add_test(lim, accept_out_of_descriptors_backs_off_without_spinning);
     suite_add_tcase(s, lim);
+    /* CPU and memory measurements: valgrind would skew them. A spin that
+     * never ends becomes a failure at the timeout. */
+    TCase *costs = tcase_create("costs");
+    tcase_set_timeout(costs, 30);
+    tcase_add_test(costs, a_writer_blocked_on_a_half_closed_peer_costs_no_cpu);
+    tcase_add_test(costs,
+                   a_unix_connect_to_a_full_backlog_times_out_without_spinning);
+    tcase_add_test(costs, invalid_descriptors_cost_no_memory);
+    suite_add_tcase(s, costs);
     return s;
 }
 

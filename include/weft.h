@@ -107,8 +107,9 @@ typedef struct weft_timer weft_timer;
 
 /* A new loop, bound for good to the thread that first runs it. A thread
  * may own several loops and run them one at a time; the one it ran last
- * is its current loop (weft_loop_current, weft_spawn(NULL, ...)). NULL and
- * errno on failure. */
+ * is its current loop (weft_loop_current, weft_spawn(NULL, ...)); when
+ * that one is freed, the one it ran before (and has not freed) is current
+ * again. NULL and errno on failure. */
 WEFT_API weft_loop *weft_loop_new(void);
 /* Cancels every fiber still on the loop, lets each return from its
  * suspension point with -ECANCELED and run its cleanup, then frees
@@ -133,7 +134,10 @@ WEFT_API int weft_loop_run_once(weft_loop *loop, int64_t timeout_ms);
  * due timers, IO, submissions): watch it from a host loop and call
  * weft_loop_run_once when it fires. Owned by the loop. */
 WEFT_API int weft_loop_fd(weft_loop *loop);
-/* Any thread. Makes weft_loop_run return 0 after its current iteration. */
+/* Any thread. Makes weft_loop_run return 0 after its current iteration.
+ * On a loop of weft_loop_start_thread it only stops it: the thread waits,
+ * and the loop stays valid (submissions queue), until
+ * weft_loop_join_thread. */
 WEFT_API int weft_loop_stop(weft_loop *loop);
 /* Debug mode (also WEFT_DEBUG=1 in the environment, for every new loop):
  * fibers and callbacks that run longer than slow_ms without yielding are
@@ -145,7 +149,8 @@ WEFT_API int weft_loop_stop(weft_loop *loop);
  * still alive at weft_loop_free are listed. Reports go to stderr, one line
  * each, starting "weft: ". Off, it costs one predictable branch. */
 WEFT_API int weft_loop_set_debug(weft_loop *loop, bool on);
-/* The slow threshold in milliseconds (default 100; also WEFT_SLOW_MS). */
+/* The slow threshold in milliseconds (default 100; also WEFT_SLOW_MS).
+ * Huge values saturate: "never slow". */
 WEFT_API int weft_loop_set_slow_ms(weft_loop *loop, int64_t slow_ms);
 
 /* The calling thread's current loop (the one it runs or ran last and has
@@ -198,7 +203,9 @@ WEFT_API bool weft_future_done(weft_future *f);
 WEFT_API int weft_future_result(weft_future *f, void **out);
 /* Calls cb(f, arg) once f is done: on the loop of the thread that
  * registered it (soon, if f is already done), or on the completing thread
- * if registered outside any loop. 0, -EINVAL, -ENOMEM. */
+ * if registered outside any loop. If that loop has been freed by then,
+ * the callback is dropped (never delivered); if f is never completed, the
+ * registration is freed with f. 0, -EINVAL, -ENOMEM. */
 WEFT_API int weft_future_on_done(weft_future *f,
                                  void (*cb)(weft_future *f, void *arg),
                                  void *arg);
@@ -208,10 +215,15 @@ WEFT_API void weft_future_release(weft_future *f);
 /* In a fiber: suspends until f is done. In a thread that runs no loop:
  * blocks it. On a loop thread outside a fiber: -EDEADLK (it would freeze
  * the loop); awaiting the running fiber's own future: -EDEADLK. Returns 0
- * with the result in *out (if not NULL), or the future's error. */
+ * with the result in *out (if not NULL), or the future's error. The wait
+ * holds its own reference: f's other references may be dropped meanwhile
+ * (by its task's end, or another thread). Any number of fibers and
+ * threads may await one future. */
 WEFT_API int weft_await(weft_future *f, void **out);
 /* weft_await with a time limit (asyncio.wait_for): on timeout it cancels
- * f and returns -ETIMEDOUT. */
+ * f and returns -ETIMEDOUT once the cancelled task is done (its cleanup
+ * has run: it no longer uses anything the caller lent it). A cancellation
+ * of the caller during that wait is kept for its next suspension point. */
 WEFT_API int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out);
 
 #define WEFT_GATHER_ALL 0u /* wait for every one */
@@ -222,10 +234,11 @@ WEFT_API int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out);
 /* Awaits all n futures. results[i] and errors[i] (either may be NULL) get
  * each one's result or error, in input order. WEFT_GATHER_ALL: returns 0
  * or the first error by index. WEFT_GATHER_FAIL_FAST: at the first error,
- * cancels the rest and returns that error (their errors[i] read
- * -ECANCELED). If the awaiting fiber is cancelled, so are the futures,
- * and -ECANCELED is returned. -EINVAL for bad arguments; -EDEADLK on a
- * loop thread outside a fiber. */
+ * cancels the rest and returns that error once they are done (their
+ * errors[i] read -ECANCELED unless they finished first). If the awaiting
+ * fiber is cancelled, so are the futures, and -ECANCELED is returned once
+ * they are done. -EINVAL for bad arguments; -EDEADLK on a loop thread
+ * outside a fiber. */
 WEFT_API int weft_gather(weft_future *const *fs, size_t n, void **results,
                          int *errors, unsigned flags);
 
@@ -241,27 +254,36 @@ WEFT_API int weft_wait(weft_future *const *fs, size_t n, int mode,
 
 /* Any thread. A pending promise fails with -ECANCELED at once; a task
  * gets -ECANCELED from its current or next suspension point and may clean
- * up (its future is done when it returns). 0, or -EINVAL if f is NULL or
- * already done. */
+ * up (its future is done when it returns). A task cancelled before it
+ * first ran (a submission still on its way included) still runs: its
+ * first suspension point returns -ECANCELED, so what it owns is freed.
+ * 0, or -EINVAL if f is NULL or already done. */
 WEFT_API int weft_cancel(weft_future *f);
 
 /* ---- Crossing threads ---- */
 
 /* Any thread. Runs fn(arg) as a fiber on target (asyncio's
  * run_coroutine_threadsafe); the future, owned by the caller, is
- * awaitable from any fiber or plain thread. NULL and errno: EINVAL,
- * ENOMEM. */
+ * awaitable from any fiber or plain thread. Never lost: once it returned
+ * a future, fn runs exactly once, even if target is stopped or freed
+ * first (during weft_loop_free or the join, where its first suspension
+ * point returns -ECANCELED), so fn may own arg. NULL and errno: EINVAL,
+ * ENOMEM, ESHUTDOWN (target's teardown has drained its queue for the
+ * last time). */
 WEFT_API weft_future *weft_submit(weft_loop *target, weft_fn fn, void *arg);
 /* Any thread. Runs cb(arg) on loop's thread, outside fibers, in the order
  * queued. Many calls between two wake-ups of the loop cost one wake-up.
- * 0, -EINVAL, -ENOMEM. */
+ * A call that returned 0 runs (at the latest in weft_loop_free). 0,
+ * -EINVAL, -ENOMEM, -ESHUTDOWN (the loop's teardown has drained its
+ * queue for the last time). */
 WEFT_API int weft_call_soon_threadsafe(weft_loop *loop, void (*cb)(void *),
                                        void *arg);
 /* A new loop running in a new thread until weft_loop_join_thread; it
  * waits for submissions when idle. 0 with *out set, or -errno. */
 WEFT_API int weft_loop_start_thread(weft_loop **out);
-/* Stops such a loop, lets its fibers finish as weft_loop_free does, joins
- * the thread and frees the loop. 0, -EINVAL (not a started loop), or
+/* Stops such a loop (if weft_loop_stop has not), lets its fibers and the
+ * submissions still queued finish as weft_loop_free does, joins the
+ * thread and frees the loop. 0, -EINVAL (not a started loop), or
  * -EDEADLK (called from the loop's own thread). */
 WEFT_API int weft_loop_join_thread(weft_loop *loop);
 
@@ -271,7 +293,9 @@ typedef struct weft_executor weft_executor;
  * CPU-heavy work; threads start as work arrives. NULL and errno. */
 WEFT_API weft_executor *weft_executor_new(unsigned nthreads);
 /* Waits for running jobs, cancels queued ones (their futures fail with
- * -ECANCELED), joins the threads and frees the pool. */
+ * -ECANCELED), joins the threads and frees the pool. Called from one of
+ * ex's own jobs, it cancels the queued jobs and returns; the pool is
+ * freed once that job has returned. */
 WEFT_API void weft_executor_free(weft_executor *ex);
 /* Any thread. Runs fn(arg) on ex (NULL: the default pool, made on first
  * use and joined at exit). Awaiting the future from a fiber never blocks
@@ -355,7 +379,8 @@ WEFT_API int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg);
  * the timer is cancelled, whichever comes first. NULL and errno. */
 WEFT_API weft_timer *weft_call_later(weft_loop *loop, int64_t delay_ms,
                                      void (*cb)(void *), void *arg);
-/* Cancels a pending timer and frees it. 0, or -EINVAL for NULL. */
+/* Cancels a pending timer and frees it. 0, -EINVAL (NULL, fired or
+ * cancelled), -EPERM from a thread other than the loop's. */
 WEFT_API int weft_timer_cancel(weft_timer *t);
 
 /* ---- IO: fibers suspend, plain threads block ----

@@ -8,14 +8,22 @@
  *   - after weft_loop_free, every task future is done;
  *   - every fiber that started also ran to its end;
  *   - a channel delivers exactly the items that were accepted: none lost,
- *     none twice, none made up.
+ *     none twice, none made up;
+ *   - every submission to a loop in another thread (which the program may
+ *     stop at any time, and which is joined at the end) runs and finishes,
+ *     cancelled or not, and its future is done after the join;
+ *   - a descriptor closed with plain close() and its number reused for a
+ *     new socket still wakes a reader of the new socket.
  * `make fuzz` runs it for FUZZ_TIME seconds (60 in CI).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "weft.h"
 
@@ -35,7 +43,23 @@ struct world {
     uintptr_t next_item;                    /* a new number for each send */
     uint8_t accepted[4096], received[4096]; /* per item number */
     int timers;
+    weft_loop *tl; /* a loop in its own thread, made on first use */
+    weft_future *xfs[MAX_FUTURES]; /* submissions to it */
+    int nxfs;
+    int sp[2];    /* a socket pair, closed and remade by the program */
+    int fdwaits;  /* fibers inside weft_wait_fd on sp[0] */
+    bool reusing; /* a fiber is remaking sp */
 };
+
+static atomic_long xstarted, xfinished;
+
+static void *xfiber(void *arg)
+{
+    atomic_fetch_add(&xstarted, 1);
+    weft_sleep((intptr_t)arg % 3); /* -ECANCELED if cancelled or joined */
+    atomic_fetch_add(&xfinished, 1);
+    return NULL;
+}
 
 static struct world *W;
 
@@ -53,6 +77,81 @@ static void fail(const char *what)
 }
 
 static void *fiber(void *arg);
+
+static void write_byte(void *arg)
+{
+    (void)arg;
+    if (write(W->sp[1], "x", 1) != 1)
+        fail("write to the new socket");
+}
+
+/* Closes sp[0] (plain close() when no fiber waits on it) and makes a new
+ * pair, which likely takes the same numbers; a reader of the new socket
+ * must wake when a byte arrives. */
+static void reuse_descriptors(int k)
+{
+    if (W->reusing)
+        return;
+    W->reusing = true;
+    if (W->fdwaits == 0)
+        close(W->sp[0]);
+    else
+        weft_close(W->sp[0]); /* wakes them with -EBADF */
+    close(W->sp[1]);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, W->sp) < 0)
+        fail("socketpair");
+    if (weft_call_later(W->loop, k % 2, write_byte, NULL) == NULL)
+        fail("call_later");
+    char c;
+    ssize_t n = weft_read(W->sp[0], &c, 1, 5000);
+    if (n != 1 && n != -ECANCELED)
+        fail("a reused descriptor did not wake its reader");
+    W->reusing = false;
+}
+
+/* Cross-thread operations, on a loop in its own thread. */
+static int cross_thread(int k)
+{
+    int rc = 0;
+    switch (k % 6) {
+    case 0: /* submit */
+    case 1: /* submit, and cancel at once (racing the fiber's creation) */
+        if (W->nxfs >= MAX_FUTURES)
+            break;
+        if (W->tl == NULL && weft_loop_start_thread(&W->tl) != 0)
+            fail("start_thread");
+        weft_future *f = weft_submit(W->tl, xfiber, (void *)(intptr_t)k);
+        if (f == NULL)
+            fail("submit");
+        W->xfs[W->nxfs++] = f;
+        if (k % 6 == 1)
+            weft_cancel(f);
+        break;
+    case 2: /* stop it: later submissions wait for the join */
+        if (W->tl != NULL)
+            weft_loop_stop(W->tl);
+        break;
+    case 3: /* cancel a fiber before it ever runs: it still runs */
+        if (W->nfs < MAX_FUTURES) {
+            weft_spawn_opts o = {.stack_size = WEFT_STACK_MIN};
+            weft_future *g = weft_spawn_ex(W->loop, fiber, NULL, &o);
+            if (g == NULL)
+                fail("spawn");
+            W->fs[W->nfs++] = g;
+            weft_cancel(g);
+        }
+        break;
+    case 4: /* wait on a descriptor that may be closed and reused */
+        W->fdwaits++;
+        rc = weft_wait_fd(W->sp[0], WEFT_READABLE, k % 3);
+        W->fdwaits--;
+        break;
+    case 5:
+        reuse_descriptors(k);
+        break;
+    }
+    return rc;
+}
 
 static void on_timer(void *arg)
 {
@@ -147,6 +246,9 @@ static void *fiber(void *arg)
         case 13:
             W->finished++;
             return WEFT_ERR_PTR(-EIO); /* a failed task */
+        case 14:
+            rc = cross_thread(k);
+            break;
         default:
             break;
         }
@@ -167,8 +269,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     w.ch = weft_chan_new(len % 3); /* unbuffered or small */
     w.mu = weft_mutex_new();
     w.ev = weft_event_new();
-    if (!w.loop || !w.ch || !w.mu || !w.ev)
+    if (!w.loop || !w.ch || !w.mu || !w.ev ||
+        socketpair(AF_UNIX, SOCK_STREAM, 0, w.sp) < 0)
         fail("setup");
+    atomic_store(&xstarted, 0);
+    atomic_store(&xfinished, 0);
     spawn_one();
     spawn_one();
     int rc = weft_loop_run(w.loop);
@@ -184,6 +289,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         fail("more fibers started than spawned");
     if (w.finished != w.started)
         fail("a fiber started but never finished");
+    if (w.tl != NULL && weft_loop_join_thread(w.tl) != 0)
+        fail("join_thread");
+    for (int i = 0; i < w.nxfs; i++) {
+        if (!weft_future_done(w.xfs[i]))
+            fail("a submission is pending after the join");
+        weft_future_release(w.xfs[i]);
+    }
+    if (atomic_load(&xstarted) != w.nxfs || atomic_load(&xfinished) != w.nxfs)
+        fail("a submission never ran, or never finished");
+    close(w.sp[0]);
+    close(w.sp[1]);
     /* Drain the channel: whatever was accepted and not received. */
     void *v;
     while (weft_chan_recv(w.ch, &v, 0) == 0)

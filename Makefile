@@ -90,17 +90,31 @@ deps-lib:
 
 # ---- library ----
 
-$(BUILD)/obj/%.o: %.c $(HDR)
+# A build folder holds one configuration: every object depends on a stamp
+# of the options that change what is built (CC, OPT, EXTRA_CFLAGS, FPENV,
+# ALLOC, SAN, POLLER: all of them end up in these variables), rewritten
+# only when they change. `make install ALLOC=libc` after a jemalloc build
+# so rebuilds everything instead of installing the jemalloc objects. The
+# tests, benchmarks and libweft.so are built from these objects.
+sq = $(subst ','\'',$(1))
+FLAGS_VARS = $(CC)|$(LIB_CFLAGS)|$(ASFLAGS_ALL)|$(LIBS)|$(LIB_SRC)|\
+             $(CHECK_CFLAGS)|$(CHECK_LIBS)|$(BOOST_LIBS)
+$(BUILD)/flags.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(call sq,$(FLAGS_VARS))' ]; then \
+	    printf '%s\n' '$(call sq,$(FLAGS_VARS))' > $@; fi
+
+$(BUILD)/obj/%.o: %.c $(HDR) $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
-$(BUILD)/pic/%.o: %.c $(HDR)
+$(BUILD)/pic/%.o: %.c $(HDR) $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/obj/arch/switch.o $(BUILD)/pic/arch/switch.o: $(SWITCH_SRC) arch/context.h
+$(BUILD)/obj/arch/switch.o $(BUILD)/pic/arch/switch.o: $(SWITCH_SRC) arch/context.h $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(ASFLAGS_ALL) -fPIC -c $< -o $@
-$(BUILD)/obj/arch/switch_fpenv.o $(BUILD)/pic/arch/switch_fpenv.o: $(SWITCH_SRC) arch/context.h
+$(BUILD)/obj/arch/switch_fpenv.o $(BUILD)/pic/arch/switch_fpenv.o: $(SWITCH_SRC) arch/context.h $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(ASFLAGS_ALL) -fPIC -UWEFT_FPENV -DWEFT_FPENV=1 \
 	    -DWEFT__SYMSUFFIX=_fpenv -c $< -o $@
@@ -163,11 +177,12 @@ $(BUILD)/tests/conform: tests/arch/conform.c $(PROBE_SRC) $(BUILD)/obj/arch/swit
 
 $(BUILD)/tests/check_%: tests/check_%.c tests/testutil.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(CHECK_LIBS) $(LIBS)
+	$(CC) $(TEST_CFLAGS) $(TEST_CFLAGS_$*) -o $@ $< $(BUILD)/libweft.a \
+	    $(CHECK_LIBS) $(LIBS)
 
-# check_core's big-frame test needs frames the compiler does not probe page
+# check_core's big-frame tests need frames the compiler does not probe page
 # by page (as code built without -fstack-clash-protection has).
-$(BUILD)/tests/check_core: TEST_CFLAGS += -fno-stack-clash-protection
+TEST_CFLAGS_core := $(if $(PC_CFLAGS),-fno-stack-clash-protection)
 
 check-build: $(TEST_BINS)
 
@@ -203,6 +218,7 @@ test: deps deps-cross
 
 test-native: deps
 	$(MAKE) --no-print-directory check-kqueue
+	MAKE='$(MAKE)' tests/build_options.sh
 	$(MAKE) --no-print-directory test-run BUILD=build/native
 	$(MAKE) --no-print-directory test-run BUILD=build/native-fpenv FPENV=1
 	$(MAKE) --no-print-directory test-run BUILD=build/native-clang CC=clang

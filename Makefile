@@ -144,7 +144,7 @@ FORCE:
 
 $(BUILD)/weft.pc: weft.pc.in Makefile $(BUILD)/pc.stamp
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LIBS)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(filter-out -pthread,$(LIBS))|' \
 	    -e 's|@FPENV@|$(FPENV)|' -e 's|@CFLAGS@|$(PC_CFLAGS)|' $< > $@
 
 install: all

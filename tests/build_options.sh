@@ -4,7 +4,7 @@
 # Build options that change the objects rebuild them: ALLOC=jemalloc, then
 # ALLOC=libc, then jemalloc again, in one BUILD folder, must each give a
 # libweft.a that calls (or does not call) mallocx; unchanged options
-# rebuild nothing.
+# rebuild nothing. And weft.pc's plain (dynamic) Libs carry -pthread.
 # Quick: -O0, the static library and weft.pc only. Run by make test-native.
 set -eu
 MAKE=${MAKE:-make}
@@ -55,6 +55,10 @@ build ALLOC=libc
 calls_mallocx &&
     fail "ALLOC=libc after ALLOC=jemalloc in one BUILD folder: libweft.a" \
         "still calls mallocx (objects not rebuilt)"
+case " $(pc --libs) " in
+*" -pthread "*) ;;
+*) fail "pkg-config --libs weft gives '$(pc --libs)': no -pthread" ;;
+esac
 case " $(pc --static --libs) " in
 *jemalloc*) fail "ALLOC=libc: pkg-config --static --libs weft names jemalloc" ;;
 esac
@@ -68,4 +72,4 @@ if [ $jemalloc = 1 ]; then
     calls_mallocx ||
         fail "ALLOC=jemalloc after ALLOC=libc: libweft.a does not call mallocx"
 fi
-echo "build_options: options rebuild what they change"
+echo "build_options: options rebuild what they change; weft.pc has -pthread"

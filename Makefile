@@ -184,6 +184,12 @@ $(BUILD)/tests/check_%: tests/check_%.c tests/testutil.h $(BUILD)/libweft.a
 # by page (as code built without -fstack-clash-protection has).
 TEST_CFLAGS_core := $(if $(PC_CFLAGS),-fno-stack-clash-protection)
 
+# Leaks one promise and one channel on purpose: valgrind must see them in an
+# ALLOC=libc build (test-native).
+$(BUILD)/tests/leak_future: tests/leak_future.c $(BUILD)/libweft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Iinclude -o $@ $< $(BUILD)/libweft.a $(LIBS)
+
 check-build: $(TEST_BINS)
 
 # The kqueue backend cannot run on Linux; this at least type-checks it
@@ -232,6 +238,19 @@ test-native: deps
 	    CK_FORK=no CK_RUN_CASE=io valgrind -q --leak-check=full \
 	        --error-exitcode=9 build/native/tests/check_io; \
 	else echo "valgrind not installed: skipping the valgrind run"; fi
+	@if command -v valgrind >/dev/null; then \
+	    echo "== valgrind: leaks of runtime objects show in an ALLOC=libc build"; \
+	    $(MAKE) --no-print-directory BUILD=build/native-libc ALLOC=libc \
+	        build/native-libc/tests/leak_future || exit 1; \
+	    valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+	        --error-exitcode=9 build/native-libc/tests/leak_future \
+	        > build/native-libc/leak.log 2>&1; st=$$?; \
+	    if [ $$st = 9 ] && grep -q 'definitely lost' build/native-libc/leak.log; \
+	    then echo "tests/leak_future.c: its leaks reported, as they must be"; \
+	    else cat build/native-libc/leak.log; \
+	        echo "valgrind missed the leaks of tests/leak_future.c (status $$st)"; \
+	        exit 1; fi; \
+	fi
 	@if command -v gdb >/dev/null; then \
 	    tests/arch/gdb_backtrace.sh build/native/tests/conform; \
 	else echo "gdb not installed: skipping the debugger backtrace check"; fi

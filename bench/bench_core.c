@@ -229,6 +229,7 @@ int main(void)
 #ifdef WEFT_HAVE_BOOST
     bench_line("switch_roundtrip_boost_fcontext", m_bst, "ns");
 #else
+    (void)m_bst;
     printf("# Boost.Context not installed (apt-get install "
            "libboost-context-dev): no fcontext comparison\n");
 #endif

@@ -323,7 +323,7 @@ const char *weft_coro_name(weft_coro *co)
 
 size_t weft_coro_stack_size(const weft_coro *co)
 {
-    return co ? co->stack.map_size - weft__page_size() : 0;
+    return co ? co->stack.map_size - weft__guard_size() : 0;
 }
 
 bool weft_coro_done(const weft_coro *co)

@@ -97,10 +97,10 @@ enum weft__guard {
     WEFT__GUARD_CANARY,   /* kernel refused: canary checked at each switch */
 };
 
-/* One mapping: [guard page][stack ........ top]. */
+/* One mapping: [guard][stack ........ top]. */
 struct weft__stack {
-    char *map;            /* lowest address; the guard page starts here */
-    size_t map_size;      /* whole mapping, guard page included */
+    char *map;            /* lowest address; the guard starts here */
+    size_t map_size;      /* whole mapping, guard included */
     unsigned guard;       /* enum weft__guard */
     unsigned valgrind_id; /* VALGRIND_STACK_REGISTER id, 0 if none */
 };
@@ -109,16 +109,29 @@ struct weft__stack {
 #define WEFT__CANARY_WORDS 8
 
 size_t weft__page_size(void);
+/* The guard below every stack: 64 KiB (or a page, where pages are bigger).
+ * A frame larger than the guard can store below it without touching it
+ * first, so this is the largest frame (array, VLA, alloca) a store of which
+ * always faults in the guard; -fstack-clash-protection probes larger frames
+ * page by page. With MADV_GUARD_INSTALL the guard costs neither memory nor
+ * a mapping; with mprotect it is PROT_NONE address space (no RSS, no
+ * commit charge) and the same two mappings a page would take. */
+#define WEFT__GUARD_BYTES (64 * 1024)
+static inline size_t weft__guard_size(void)
+{
+    size_t ps = weft__page_size();
+    return ps > WEFT__GUARD_BYTES ? ps : WEFT__GUARD_BYTES;
+}
 /* The guard new stacks get (probed once); tests may force a weaker one. */
 int weft__stack_guard_mode(void);
 void weft__stack_force_guard(int mode);
-/* Maps a stack with usable bytes above its guard page. 0 or -ENOMEM. */
+/* Maps a stack with usable bytes above its guard. 0 or -ENOMEM. */
 int weft__stack_map(struct weft__stack *s, size_t usable);
 void weft__stack_unmap(struct weft__stack *s);
-/* Lowest usable address (just above the guard page). */
+/* Lowest usable address (just above the guard). */
 static inline char *weft__stack_lo(const struct weft__stack *s)
 {
-    return s->map + weft__page_size();
+    return s->map + weft__guard_size();
 }
 static inline char *weft__stack_hi(const struct weft__stack *s)
 {

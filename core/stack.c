@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fiber stacks: one anonymous mapping each, with a guard page at the
- * bottom, and the stack-overflow report.
+ * Fiber stacks: one anonymous mapping each, with a 64 KiB guard at the
+ * bottom (weft__guard_size), and the stack-overflow report.
+ *
+ * The guard is 64 KiB, not a page, because a frame larger than a page can
+ * store below the stack without touching the guard first (the compiler
+ * moves sp by the frame size and stores wherever it likes): with a page,
+ * such a store lands in the mapping below, usually another fiber's stack.
+ * Any frame up to 64 KiB now faults in our own guard. Each stack is its own
+ * mapping, so every stack has its guard between it and whatever lies below.
  *
  * Guards, in order of preference (probed once per process):
- *   MADV_GUARD_INSTALL (Linux 6.13+) marks the page without splitting the
+ *   MADV_GUARD_INSTALL (Linux 6.13+) marks the pages without splitting the
  *   mapping, so a million guarded stacks cost no extra VMAs; mprotect
- *   makes the page PROT_NONE at the cost of one more VMA per stack; and
+ *   makes them PROT_NONE at the cost of one more VMA per stack; and
  *   when the kernel refuses that too (vm.max_map_count), the stack is
  *   unguarded but carries a canary that every switch checks. We say so
  *   once on stderr and keep going: a smaller promise kept beats a failure.
@@ -105,13 +112,16 @@ void weft__stack_force_guard(int mode)
     guard_mode = mode;
 }
 
-/* Maps [guard page][usable bytes]. Returns 0 or -ENOMEM. */
+/* Maps [guard][usable bytes]. Returns 0 or -ENOMEM. In canary mode the
+ * guard's bytes stay writable (untouched, so no memory): a frame that
+ * overshoots the stack by up to that much lands in our own mapping, not in
+ * the stack below, and the canary reports it at the next switch. */
 int weft__stack_map(struct weft__stack *s, size_t usable)
 {
-    size_t ps = weft__page_size();
+    size_t gs = weft__guard_size();
     pthread_once(&probe_once, probe_guard);
 
-    s->map_size = usable + ps;
+    s->map_size = usable + gs;
     s->map =
         mmap(NULL, s->map_size, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -120,7 +130,7 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
 
     s->guard = (unsigned)guard_mode;
     if (s->guard == WEFT__GUARD_MADVISE &&
-        madvise(s->map, ps, MADV_GUARD_INSTALL) != 0)
+        madvise(s->map, gs, MADV_GUARD_INSTALL) != 0)
         s->guard = WEFT__GUARD_MPROTECT;
     if (s->guard == WEFT__GUARD_MPROTECT) {
         /* Each split costs a VMA (two per stack in all); ENOMEM from
@@ -128,7 +138,7 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
         if (2 * atomic_load_explicit(&mprotect_stacks, memory_order_relaxed) +
                     2 <
                 map_budget &&
-            mprotect(s->map, ps, PROT_NONE) == 0)
+            mprotect(s->map, gs, PROT_NONE) == 0)
             atomic_fetch_add_explicit(&mprotect_stacks, 1,
                                       memory_order_relaxed);
         else
@@ -206,12 +216,13 @@ _Noreturn void weft__overflow_abort(const char *name, size_t stack_bytes)
 static struct sigaction old_segv, old_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 
-/* A fault on the running coroutine's guard page, or just below its stack
- * (a frame larger than a page can jump the guard), is an overflow. */
+/* A fault on the running coroutine's guard, or just below it (a frame
+ * larger than the guard can jump it; where nothing is mapped there, that
+ * faults too), is an overflow. */
 static bool is_overflow(const struct weft_coro *co, uintptr_t addr)
 {
     uintptr_t lo = (uintptr_t)co->stack.map;
-    uintptr_t guard_end = lo + weft__page_size();
+    uintptr_t guard_end = lo + weft__guard_size();
     return addr < guard_end && addr + 64 * 1024 >= lo;
 }
 

@@ -47,7 +47,7 @@ typedef void *(*weft_fn)(void *arg);
 #define WEFT_IS_ERR(p) ((uintptr_t)(void *)(p) >= (uintptr_t)-4095)
 #define WEFT_PTR_ERR(p) ((int)(intptr_t)(void *)(p))
 
-/* Stack sizes, in bytes, counted without the guard page. */
+/* Stack sizes, in bytes, counted without the guard (64 KiB) below. */
 #define WEFT_STACK_DEFAULT (64 * 1024)
 #define WEFT_STACK_MIN (16 * 1024)           /* below: -EINVAL */
 #define WEFT_STACK_MAX (1024L * 1024 * 1024) /* above: -EINVAL */
@@ -83,7 +83,7 @@ WEFT_API int weft_coro_yield(void);
 WEFT_API weft_coro *weft_coro_current(void);
 /* Its name (the one given, or "fiber#<id>"); never NULL for a valid co. */
 WEFT_API const char *weft_coro_name(weft_coro *co);
-/* Bytes of stack it was given (without the guard page). */
+/* Bytes of stack it was given (without the guard). */
 WEFT_API size_t weft_coro_stack_size(const weft_coro *co);
 /* True once fn has returned. */
 WEFT_API bool weft_coro_done(const weft_coro *co);

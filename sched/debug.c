@@ -229,12 +229,22 @@ void weft__debug_leaks(struct weft_loop *loop)
 #define NO_ASAN
 #endif
 
+/* Where painting starts: the stack's lowest byte, or on a stack that fell
+ * back to a canary (no guard to be had) just above the canary, which the
+ * paint must not overwrite: every switch checks it. */
+static uint32_t *paint_lo(const struct weft__fiber *f)
+{
+    char *lo = (char *)f->co->ctx.stack_lo;
+    if (f->co->stack.guard == WEFT__GUARD_CANARY)
+        lo += WEFT__CANARY_WORDS * sizeof(uint64_t);
+    return (uint32_t *)lo;
+}
+
 NO_ASAN void weft__debug_paint_stack(struct weft__fiber *f)
 {
     /* Everything below the fresh context's frame, which sits at sp. */
-    uint32_t *lo = (uint32_t *)f->co->ctx.stack_lo;
     uint32_t *hi = (uint32_t *)f->co->ctx.sp - 64; /* leave a margin */
-    for (uint32_t *p = lo; p < hi; p++)
+    for (uint32_t *p = paint_lo(f); p < hi; p++)
         *p = STACK_PAINT;
 }
 
@@ -242,7 +252,7 @@ NO_ASAN void weft__debug_check_stack(struct weft__fiber *f)
 {
     const uint32_t *lo = f->co->ctx.stack_lo;
     size_t len = f->co->ctx.stack_len;
-    const uint32_t *p = lo;
+    const uint32_t *p = paint_lo(f);
     const uint32_t *end = lo + len / sizeof *lo;
     while (p < end && *p == STACK_PAINT)
         p++;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../core/internal.h" /* weft__stack_force_guard */
 #include "weft.h"
 
 static void busy_ms(int ms)
@@ -338,6 +339,92 @@ START_TEST(deep_recursion_in_a_named_fiber_is_named_and_aborts)
 }
 END_TEST
 
+/* ---- canary stacks (no guard left: vm.max_map_count, mmap failures) ---- */
+
+/* A size no earlier test pooled: the stacks are mapped with the canary. */
+#define CANARY_STACK (24 * 1024)
+
+static void *yields_thrice(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        weft_yield();
+    return NULL;
+}
+
+static void *uses_most(void *arg)
+{
+    (void)arg;
+    volatile char big[CANARY_STACK - 5 * 1024];
+    for (size_t i = 0; i < sizeof big; i += 64)
+        big[i] = (char)i;
+    weft_yield();
+    return (void *)(uintptr_t)big[64];
+}
+
+CHILD(canary_debug_child)
+{
+    (void)unused;
+    weft__stack_force_guard(WEFT__GUARD_CANARY);
+    weft_loop *loop = debug_loop();
+    weft_spawn_opts a = {.name = "calm", .stack_size = CANARY_STACK};
+    weft_spawn_opts b = {.name = "deep", .stack_size = CANARY_STACK};
+    weft_future_release(weft_spawn_ex(loop, yields_thrice, NULL, &a));
+    weft_future_release(weft_spawn_ex(loop, uses_most, NULL, &b));
+    int rc = weft_loop_run(loop);
+    weft_loop_free(loop);
+    _exit(rc == 0 ? 0 : 3);
+}
+
+START_TEST(debug_mode_keeps_the_canary_of_an_unguarded_stack)
+{
+    char out[2048];
+    RUN(canary_debug_child, out);
+    ck_assert_msg(strstr(out, "unguarded") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "stack overflow") == NULL, "%s", out);
+    ck_assert_msg(strstr(out, "'calm'") == NULL, "%s", out);
+    /* The high-water mark still works, the canary not counted as used. */
+    ck_assert_msg(strstr(out, "weft: fiber 'deep' used ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, " of its 24576 stack bytes (") != NULL, "%s",
+                  out);
+}
+END_TEST
+
+/* A frame as big as the whole stack: it overwrites the canary (the guard's
+ * bytes below stay writable on a canary stack) and the next switch says so. */
+static void *smash(void *arg)
+{
+    (void)arg;
+    volatile char big[CANARY_STACK];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)i;
+    weft_yield();
+    return (void *)(uintptr_t)big[64];
+}
+
+CHILD(canary_overflow_child)
+{
+    (void)unused;
+    weft__stack_force_guard(WEFT__GUARD_CANARY);
+    weft_loop *loop = debug_loop();
+    weft_spawn_opts o = {.name = "smash", .stack_size = CANARY_STACK};
+    weft_future_release(weft_spawn_ex(loop, smash, NULL, &o));
+    weft_loop_run(loop);
+    _exit(4); /* not reached */
+}
+
+START_TEST(debug_mode_still_catches_an_overflow_onto_the_canary)
+{
+    char out[2048];
+    int st = run_child(canary_overflow_child, NULL, out, sizeof out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x: %s",
+                  st, out);
+    ck_assert_msg(strstr(out, "weft: stack overflow in fiber 'smash' "
+                              "(stack 24576 bytes)") != NULL,
+                  "%s", out);
+}
+END_TEST
+
 /* ---- FP control state ---- */
 
 #include <fenv.h>
@@ -442,6 +529,8 @@ static Suite *debug_suite(void)
                    a_deadlock_lists_each_blocked_fiber_and_what_it_waits_on);
     tcase_add_test(tc, high_stack_use_is_reported_with_the_high_water_mark);
     tcase_add_test(tc, deep_recursion_in_a_named_fiber_is_named_and_aborts);
+    tcase_add_test(tc, debug_mode_keeps_the_canary_of_an_unguarded_stack);
+    tcase_add_test(tc, debug_mode_still_catches_an_overflow_onto_the_canary);
     tcase_add_test(tc,
                    a_fiber_that_changes_fp_control_across_a_switch_is_named);
     tcase_add_test(tc, a_clean_run_reports_nothing);

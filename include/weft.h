@@ -314,9 +314,17 @@ typedef struct weft_sem weft_sem;
 typedef struct weft_event weft_event;
 
 /* A mutex with FIFO hand-off: unlock gives it to the longest waiter, so
- * no fiber barges ahead of one that waits. NULL and errno. */
+ * no fiber barges ahead of one that waits. NULL and errno.
+ *
+ * A fiber that finishes (returns) while holding a mutex abandons it: the
+ * mutex stays locked for good, since what it guards may be half-updated
+ * (debug mode says so: "weft: fiber 'x' finished holding mutex 0x..").
+ * No other fiber ever owns it: lock waits (its timeout, cancellation and
+ * deadlock detection apply; the deadlock report names the dead owner),
+ * trylock gives -EBUSY, unlock -EPERM. Only weft_mutex_free may end it. */
 WEFT_API weft_mutex *weft_mutex_new(void);
-/* -EBUSY (and not freed) while locked or waited on. */
+/* -EBUSY (and not freed) while locked or waited on; an abandoned mutex
+ * nobody waits on is freed. */
 WEFT_API int weft_mutex_free(weft_mutex *m);
 /* -EDEADLK if the calling fiber holds it already. */
 WEFT_API int weft_mutex_lock(weft_mutex *m, int64_t timeout_ms);

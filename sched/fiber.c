@@ -97,6 +97,8 @@ static void *fiber_main(void *arg)
 static void fiber_finish(struct weft__fiber *f, void *result)
 {
     struct weft_loop *loop = f->loop;
+    if (WEFT_UNLIKELY(f->held != NULL)) /* before its name goes */
+        weft__mutexes_abandon(f);
     f->state = WEFT__FIBER_DONE;
     all_del(loop, f);
     int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;

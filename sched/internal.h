@@ -170,6 +170,7 @@ struct weft__fiber {
     struct weft__waiter fw;    /* its entry while awaiting a future */
     char name[32];             /* until the coroutine exists */
     size_t stack_size;         /* idem */
+    struct weft_mutex *held;   /* the mutexes it holds (sched/sync.c) */
     /* fd waits (io/fd.c) */
     int wait_fd;
     unsigned wait_events;                  /* WEFT__POLL_IN/OUT wanted */
@@ -443,6 +444,9 @@ void weft__debug_paint_stack(struct weft__fiber *f);
 void weft__debug_check_stack(struct weft__fiber *f);
 /* What a sync primitive is, for reports ("mutex 0x.. held by 'x'"). */
 void weft__sync_describe(void *prim, char *out, size_t len);
+/* f finishes holding mutexes (f->held): each stays locked for good,
+ * abandoned (reported in debug mode). */
+void weft__mutexes_abandon(struct weft__fiber *f);
 /* Reports a failed future nobody awaited, at its last release. */
 void weft__debug_unobserved(struct weft_future *f);
 /* A fiber's display name into buf (32 bytes). */

@@ -96,10 +96,43 @@ static int prim_free(struct prim *p, size_t size, bool busy)
 
 /* ---- mutex ---- */
 
+/*
+ * A mutex is owned by a live fiber, which keeps it in its list of held
+ * mutexes (f->held), so that when the fiber finishes still holding it,
+ * fiber_finish can mark it abandoned: locked for good by a dead owner
+ * (robust mutexes' view). An owner pointer can then never dangle, nor
+ * name a new fiber that the allocator put at the dead one's address.
+ */
 struct weft_mutex {
     struct prim p;
-    struct weft__fiber *owner;
+    struct weft__fiber *owner;      /* NULL, a live fiber, or ABANDONED */
+    struct weft_mutex *held_next;   /* in owner->held */
+    struct weft_mutex **held_pprev; /* the link that points at us */
+    char dead_owner[32];            /* ABANDONED: who left it, for reports */
 };
+
+/* The owner of an abandoned mutex: no fiber is ever at this address. */
+static char abandoned_mark;
+#define ABANDONED ((struct weft__fiber *)(void *)&abandoned_mark)
+
+/* m (unowned) becomes f's. */
+static inline void own(weft_mutex *m, struct weft__fiber *f)
+{
+    m->owner = f;
+    m->held_next = f->held;
+    m->held_pprev = &f->held;
+    if (f->held != NULL)
+        f->held->held_pprev = &m->held_next;
+    f->held = m;
+}
+
+/* m leaves its owner's list (the caller sets the new owner). */
+static inline void disown(weft_mutex *m)
+{
+    *m->held_pprev = m->held_next;
+    if (m->held_next != NULL)
+        m->held_next->held_pprev = m->held_pprev;
+}
 
 weft_mutex *weft_mutex_new(void)
 {
@@ -108,7 +141,9 @@ weft_mutex *weft_mutex_new(void)
 
 int weft_mutex_free(weft_mutex *m)
 {
-    return prim_free(m ? &m->p : NULL, sizeof *m, m && m->owner != NULL);
+    /* An abandoned one can go once nobody waits: nobody can own it. */
+    return prim_free(m ? &m->p : NULL, sizeof *m,
+                     m && m->owner != NULL && m->owner != ABANDONED);
 }
 
 int weft_mutex_trylock(weft_mutex *m)
@@ -121,7 +156,7 @@ int weft_mutex_trylock(weft_mutex *m)
         return err;
     if (m->owner != NULL)
         return m->owner == f ? -EDEADLK : -EBUSY;
-    m->owner = f;
+    own(m, f);
     return 0;
 }
 
@@ -153,18 +188,38 @@ int weft_mutex_unlock(weft_mutex *m)
                     (void *)m);
         return -EPERM;
     }
+    disown(m);
     struct weft__fiber *next = weft__waitq_pop(&m->p.q);
-    m->owner = next; /* hand-off: FIFO, no barging */
-    if (next)
+    if (next) { /* hand-off: FIFO, no barging */
+        own(m, next);
         weft__wake(next, 0);
+    } else {
+        m->owner = NULL;
+    }
     return 0;
+}
+
+void weft__mutexes_abandon(struct weft__fiber *f)
+{
+    char buf[32];
+    const char *name = weft__fiber_name(f, buf);
+    for (weft_mutex *m = f->held; m != NULL; m = m->held_next) {
+        m->owner = ABANDONED;
+        snprintf(m->dead_owner, sizeof m->dead_owner, "%s", name);
+        if (f->loop->debug)
+            fprintf(stderr,
+                    "weft: fiber '%s' finished holding mutex %p; it stays "
+                    "locked for good (abandoned)\n",
+                    name, (void *)m);
+    }
+    f->held = NULL;
 }
 
 /* Locks m for f whatever happens: cond_wait must return holding it. */
 static void relock(weft_mutex *m, struct weft__fiber *f)
 {
     if (m->owner == NULL) {
-        m->owner = f;
+        own(m, f);
         return;
     }
     bool saved = f->nocancel;
@@ -358,10 +413,16 @@ void weft__sync_describe(void *prim, char *out, size_t len)
 {
     struct prim *p = prim;
     if (strcmp(p->kind, "mutex") == 0) {
-        struct weft__fiber *owner = ((weft_mutex *)prim)->owner;
+        weft_mutex *m = prim;
         char buf[32];
-        snprintf(out, len, "mutex %p held by fiber '%s'", prim,
-                 owner ? weft__fiber_name(owner, buf) : "(nobody)");
+        if (m->owner == ABANDONED)
+            snprintf(out, len,
+                     "mutex %p abandoned by fiber '%s' (it finished holding "
+                     "it)",
+                     prim, m->dead_owner);
+        else
+            snprintf(out, len, "mutex %p held by fiber '%s'", prim,
+                     m->owner ? weft__fiber_name(m->owner, buf) : "(nobody)");
     } else {
         snprintf(out, len, "%s %p", p->kind, prim);
     }

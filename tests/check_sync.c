@@ -646,6 +646,80 @@ START_TEST(a_mutex_deadlock_is_reported_by_run)
 }
 END_TEST
 
+/* ---- a fiber that ends holding a mutex (issue 13) ---- */
+
+static void *lock_and_return(void *arg)
+{
+    return WEFT_ERR_PTR(weft_mutex_lock(arg, -1)); /* and never unlock */
+}
+
+/* A later fiber, maybe at the quitter's old address: it must not be
+ * taken for the owner. */
+static void *later_locker(void *arg)
+{
+    weft_mutex *m = arg;
+    if (weft_mutex_trylock(m) != -EBUSY)
+        return WEFT_ERR_PTR(-100);
+    if (weft_mutex_unlock(m) != -EPERM)
+        return WEFT_ERR_PTR(-101);
+    if (weft_mutex_lock(m, 20) != -ETIMEDOUT)
+        return WEFT_ERR_PTR(-102);
+    return NULL;
+}
+
+static void *lock_forever(void *arg)
+{
+    return WEFT_ERR_PTR(weft_mutex_lock(arg, -1));
+}
+
+static void abandoned_mutex_child(void *arg)
+{
+    (void)arg;
+    int bad = 0;
+    weft_loop *loop = weft_loop_new();
+    weft_loop_set_debug(loop, true);
+    weft_mutex *m = weft_mutex_new();
+    weft_spawn_opts o = {.name = "quitter"};
+    weft_future *q = weft_spawn_ex(loop, lock_and_return, m, &o);
+    bad |= weft_loop_run(loop) != 0;
+    bad |= weft_future_result(q, NULL) != 0;
+    weft_future_release(q);
+    for (int i = 0; i < 4; i++) { /* a few, to reuse the quitter's memory */
+        weft_future *l = weft_spawn(loop, later_locker, m);
+        bad |= (weft_loop_run(loop) != 0) << 1;
+        bad |= (weft_future_result(l, NULL) != 0) << 2;
+        weft_future_release(l);
+    }
+    /* Nobody can ever unlock it: a locker without a timeout deadlocks,
+     * and the report says whose mutex it was. */
+    o.name = "stuck";
+    weft_future *s = weft_spawn_ex(loop, lock_forever, m, &o);
+    bad |= (weft_loop_run(loop) != -EDEADLK) << 3;
+    bad |= (weft_mutex_free(m) != -EBUSY) << 4; /* waited on */
+    weft_loop_free(loop);
+    bad |= (weft_future_result(s, NULL) != -ECANCELED) << 5;
+    weft_future_release(s);
+    bad |= (weft_mutex_free(m) != 0) << 6; /* abandoned, nobody waits */
+    _exit(bad);
+}
+
+START_TEST(a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported)
+{
+    char out[2048];
+    int st = run_child(abandoned_mutex_child, NULL, out, sizeof out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st,
+                  out);
+    ck_assert_msg(strstr(out, "weft: fiber 'quitter' finished holding mutex "
+                              "0x") != NULL,
+                  "%s", out);
+    ck_assert_msg(strstr(out, "weft:   fiber 'stuck' waits on mutex 0x") !=
+                      NULL,
+                  "%s", out);
+    ck_assert_msg(strstr(out, "abandoned by fiber 'quitter'") != NULL, "%s",
+                  out);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -666,6 +740,8 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, a_channel_used_after_free_is_named_in_debug_mode);
     tcase_add_test(tc, every_kind_of_suspended_fiber_can_be_cancelled);
     tcase_add_test(tc, a_mutex_deadlock_is_reported_by_run);
+    tcase_add_test(
+        tc, a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported);
     suite_add_tcase(s, tc);
     return s;
 }

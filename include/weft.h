@@ -336,7 +336,10 @@ WEFT_API int weft_mutex_unlock(weft_mutex *m);
 WEFT_API weft_cond *weft_cond_new(void);
 WEFT_API int weft_cond_free(weft_cond *c);
 /* Unlocks m (held by the caller), waits for a signal, and locks m again
- * before returning, whatever it returns (0, -ETIMEDOUT, -ECANCELED). */
+ * before returning, whatever it returns (0, -ETIMEDOUT, -ECANCELED). The
+ * one exception: in weft_loop_free, once no fiber is left that could
+ * unlock m (its holder is abandoned or stuck the same way), it returns
+ * -ECANCELED without m (debug mode reports it), so the teardown ends. */
 WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms);
 /* Wakes the longest waiter / every waiter. */
 WEFT_API int weft_cond_signal(weft_cond *c);

@@ -447,6 +447,11 @@ void weft__sync_describe(void *prim, char *out, size_t len);
 /* f finishes holding mutexes (f->held): each stays locked for good,
  * abandoned (reported in debug mode). */
 void weft__mutexes_abandon(struct weft__fiber *f);
+/* weft_loop_free, when only fibers re-locking a mutex in weft_cond_wait
+ * are left (parked, nocancel, WEFT__WAIT_SYNC) and so none can ever
+ * unlock one: ends f's wait, which then returns -ECANCELED without the
+ * mutex (reported in debug mode). */
+void weft__relock_give_up(struct weft__fiber *f);
 /* Reports a failed future nobody awaited, at its last release. */
 void weft__debug_unobserved(struct weft_future *f);
 /* A fiber's display name into buf (32 bytes). */

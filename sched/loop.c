@@ -539,12 +539,33 @@ int weft_loop_fd(weft_loop *loop)
     return loop->poller.fd;
 }
 
+/* While the loop closes, every park cancels at once but one: a condition
+ * wait re-locking its mutex (nocancel: weft_cond_wait returns holding
+ * it). True when those are all that is left: nothing is ready or queued,
+ * and every live fiber waits so. Only a running fiber unlocks a mutex,
+ * so none of them can ever have theirs. */
+static bool only_relocks_left(struct weft_loop *loop)
+{
+    if (loop->nfibers == 0 || loop->runq_head != NULL || loop->calls_len > 0 ||
+        atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
+        return false;
+    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+        if (f->state != WEFT__FIBER_PARKED || !f->nocancel ||
+            f->wait != WEFT__WAIT_SYNC)
+            return false;
+    return true;
+}
+
 /* Teardown: runs until no fiber, callback or queued call is left. */
 static void drain(struct weft_loop *loop)
 {
     while (loop->nfibers > 0 || loop->calls_len > 0 ||
-           atomic_load(&loop->nxcalls) > 0)
+           atomic_load(&loop->nxcalls) > 0) {
         iterate(loop, 0);
+        if (only_relocks_left(loop)) /* else it would spin for ever */
+            for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+                weft__relock_give_up(f);
+    }
 }
 
 void weft_loop_free(weft_loop *loop)

@@ -215,18 +215,36 @@ void weft__mutexes_abandon(struct weft__fiber *f)
     f->held = NULL;
 }
 
-/* Locks m for f whatever happens: cond_wait must return holding it. */
-static void relock(weft_mutex *m, struct weft__fiber *f)
+/* Locks m for f whatever happens: cond_wait must return holding it. The
+ * wait ignores timeouts and cancellation; only weft_loop_free ends it,
+ * when no fiber is left that could unlock m (weft__relock_give_up).
+ * True when f holds m again. */
+static bool relock(weft_mutex *m, struct weft__fiber *f)
 {
     if (m->owner == NULL) {
         own(m, f);
-        return;
+        return true;
     }
     bool saved = f->nocancel;
     f->nocancel = true;
     weft__waitq_push(&m->p.q, f);
     weft__park(f, WEFT__WAIT_SYNC, &m->p, -1, prim_unlink);
     f->nocancel = saved;
+    return m->owner == f;
+}
+
+void weft__relock_give_up(struct weft__fiber *f)
+{
+    if (f->loop->debug) {
+        char buf[32], what[160];
+        weft__sync_describe(f->wait_obj, what, sizeof what);
+        fprintf(stderr,
+                "weft: weft_loop_free: fiber '%s' cannot re-lock %s; its "
+                "weft_cond_wait returns -ECANCELED without the mutex\n",
+                weft__fiber_name(f, buf), what);
+    }
+    prim_unlink(f);
+    weft__wake(f, -ECANCELED);
 }
 
 /* ---- condition ---- */
@@ -254,7 +272,8 @@ cond_park(weft_cond *c, weft_mutex *m, struct weft__fiber *f,
     weft_mutex_unlock(m);
     int64_t deadline = weft__wait_deadline(timeout_ms);
     int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
-    relock(m, f);
+    if (WEFT_UNLIKELY(!relock(m, f)))
+        return -ECANCELED; /* its loop is being freed */
     return rc;
 }
 

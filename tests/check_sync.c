@@ -720,6 +720,97 @@ START_TEST(a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported)
 }
 END_TEST
 
+/* ---- weft_loop_free and a condition waiter that cannot re-lock (14) ---- */
+
+static weft_mutex *rm;
+static weft_cond *rc_cv;
+static weft_event *never;
+static int relock_rc, relock_unlock_rc;
+
+static void *cond_waiter(void *arg)
+{
+    (void)arg;
+    weft_mutex_lock(rm, -1);
+    relock_rc = weft_cond_wait(rc_cv, rm, -1);
+    relock_unlock_rc = weft_mutex_unlock(rm);
+    return NULL;
+}
+
+/* Takes the mutex while the waiter waits, and keeps it: cancelled, it
+ * returns without unlocking (unlocks = 0), or unlocks in its cleanup. */
+static void *mutex_keeper(void *arg)
+{
+    int unlocks = (int)(intptr_t)arg;
+    weft_mutex_lock(rm, -1);
+    weft_event_wait(never, -1);
+    if (unlocks)
+        weft_mutex_unlock(rm);
+    return NULL;
+}
+
+static void relock_teardown_child(void *arg)
+{
+    (void)arg;
+    alarm(20); /* a teardown that never ends fails the test */
+    rm = weft_mutex_new();
+    rc_cv = weft_cond_new();
+    never = weft_event_new();
+    weft_loop *loop = weft_loop_new();
+    weft_loop_set_debug(loop, true);
+    weft_spawn_opts a = {.name = "waiter"}, k = {.name = "keeper"};
+    weft_future *fa = weft_spawn_ex(loop, cond_waiter, NULL, &a);
+    weft_future *fk = weft_spawn_ex(loop, mutex_keeper, NULL, &k);
+    int bad = weft_loop_run(loop) != -EDEADLK;
+    weft_loop_free(loop); /* must end */
+    /* It could not have the mutex back: -ECANCELED, not holding it. */
+    bad |= (relock_rc != -ECANCELED) << 1;
+    bad |= (relock_unlock_rc != -EPERM) << 2;
+    bad |= (weft_future_result(fa, NULL) != 0) << 3;
+    bad |= (weft_future_result(fk, NULL) != 0) << 4;
+    weft_future_release(fa);
+    weft_future_release(fk);
+    bad |= (weft_cond_free(rc_cv) != 0) << 5;
+    bad |= (weft_event_free(never) != 0) << 6;
+    bad |= (weft_mutex_free(rm) != 0) << 7;
+    _exit(bad);
+}
+
+START_TEST(loop_free_ends_when_a_cond_waiter_can_never_relock)
+{
+    char out[4096];
+    int st = run_child(relock_teardown_child, NULL, out, sizeof out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st,
+                  out);
+    ck_assert_msg(strstr(out, "weft: fiber 'keeper' finished holding mutex "
+                              "0x") != NULL,
+                  "%s", out);
+    ck_assert_msg(strstr(out, "weft: weft_loop_free: fiber 'waiter' cannot "
+                              "re-lock mutex 0x") != NULL,
+                  "%s", out);
+}
+END_TEST
+
+/* When the holder unlocks in its cleanup, the waiter gets the mutex back
+ * during the teardown, as always. */
+START_TEST(loop_free_lets_a_cond_waiter_relock_a_mutex_released_in_cleanup)
+{
+    rm = weft_mutex_new();
+    rc_cv = weft_cond_new();
+    never = weft_event_new();
+    relock_rc = relock_unlock_rc = 1;
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, cond_waiter, NULL);
+    weft_go(loop, mutex_keeper, (void *)1);
+    ck_assert_int_eq(weft_loop_run(loop), -EDEADLK);
+    weft_loop_free(loop);
+    ck_assert_int_eq(relock_rc, -ECANCELED);
+    ck_assert_int_eq(relock_unlock_rc, 0); /* it held the mutex again */
+    ck_assert_int_eq(weft_cond_free(rc_cv), 0);
+    ck_assert_int_eq(weft_event_free(never), 0);
+    ck_assert_int_eq(weft_mutex_free(rm), 0);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -742,6 +833,9 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, a_mutex_deadlock_is_reported_by_run);
     tcase_add_test(
         tc, a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported);
+    tcase_add_test(tc, loop_free_ends_when_a_cond_waiter_can_never_relock);
+    tcase_add_test(
+        tc, loop_free_lets_a_cond_waiter_relock_a_mutex_released_in_cleanup);
     suite_add_tcase(s, tc);
     return s;
 }

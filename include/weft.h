@@ -323,8 +323,11 @@ typedef struct weft_event weft_event;
  * deadlock detection apply; the deadlock report names the dead owner),
  * trylock gives -EBUSY, unlock -EPERM. Only weft_mutex_free may end it. */
 WEFT_API weft_mutex *weft_mutex_new(void);
-/* -EBUSY (and not freed) while locked or waited on; an abandoned mutex
- * nobody waits on is freed. */
+/* -EBUSY (and not freed) while locked or waited on, a weft_cond_wait
+ * that will lock it again included (even one already signalled); an
+ * abandoned mutex nobody waits on is freed. The other primitives' _free
+ * give -EBUSY while a fiber waits on them; a waiter already woken (by a
+ * signal, release or set) never touches the primitive again. */
 WEFT_API int weft_mutex_free(weft_mutex *m);
 /* -EDEADLK if the calling fiber holds it already. */
 WEFT_API int weft_mutex_lock(weft_mutex *m, int64_t timeout_ms);

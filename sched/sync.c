@@ -109,6 +109,7 @@ struct weft_mutex {
     struct weft_mutex *held_next;   /* in owner->held */
     struct weft_mutex **held_pprev; /* the link that points at us */
     char dead_owner[32];            /* ABANDONED: who left it, for reports */
+    unsigned ncond; /* in weft_cond_wait with it: they will lock it again */
 };
 
 /* The owner of an abandoned mutex: no fiber is ever at this address. */
@@ -141,9 +142,11 @@ weft_mutex *weft_mutex_new(void)
 
 int weft_mutex_free(weft_mutex *m)
 {
-    /* An abandoned one can go once nobody waits: nobody can own it. */
-    return prim_free(m ? &m->p : NULL, sizeof *m,
-                     m && m->owner != NULL && m->owner != ABANDONED);
+    /* An abandoned one can go once nobody waits: nobody can own it. A
+     * condition waiter, even one already signalled, will lock it again. */
+    return prim_free(
+        m ? &m->p : NULL, sizeof *m,
+        m && ((m->owner != NULL && m->owner != ABANDONED) || m->ncond > 0));
 }
 
 int weft_mutex_trylock(weft_mutex *m)
@@ -269,10 +272,13 @@ cond_park(weft_cond *c, weft_mutex *m, struct weft__fiber *f,
           int64_t timeout_ms)
 {
     weft__waitq_push(&c->p.q, f);
+    m->ncond++;
     weft_mutex_unlock(m);
     int64_t deadline = weft__wait_deadline(timeout_ms);
     int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
-    if (WEFT_UNLIKELY(!relock(m, f)))
+    bool held = relock(m, f);
+    m->ncond--;
+    if (WEFT_UNLIKELY(!held))
         return -ECANCELED; /* its loop is being freed */
     return rc;
 }

@@ -811,6 +811,34 @@ START_TEST(loop_free_lets_a_cond_waiter_relock_a_mutex_released_in_cleanup)
 }
 END_TEST
 
+/* A mutex a condition waiter will take again is in use: not freed. */
+static void *cond_signaller_frees(void *arg)
+{
+    (void)arg;
+    weft_yield(); /* the waiter waits */
+    weft_cond_signal(rc_cv);
+    return WEFT_ERR_PTR(weft_mutex_free(rm)); /* the waiter relocks it next */
+}
+
+START_TEST(a_mutex_a_cond_waiter_will_relock_is_not_freed)
+{
+    rm = weft_mutex_new();
+    rc_cv = weft_cond_new();
+    relock_rc = relock_unlock_rc = 1;
+    weft_loop *loop = weft_loop_new();
+    weft_go(loop, cond_waiter, NULL);
+    weft_future *f = weft_spawn(loop, cond_signaller_frees, NULL);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(weft_future_result(f, NULL), -EBUSY);
+    weft_future_release(f);
+    ck_assert_int_eq(relock_rc, 0);
+    ck_assert_int_eq(relock_unlock_rc, 0);
+    weft_loop_free(loop);
+    ck_assert_int_eq(weft_cond_free(rc_cv), 0);
+    ck_assert_int_eq(weft_mutex_free(rm), 0);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -836,6 +864,7 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, loop_free_ends_when_a_cond_waiter_can_never_relock);
     tcase_add_test(
         tc, loop_free_lets_a_cond_waiter_relock_a_mutex_released_in_cleanup);
+    tcase_add_test(tc, a_mutex_a_cond_waiter_will_relock_is_not_freed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -372,7 +372,11 @@ typedef struct weft_chan weft_chan;
 
 /* capacity 0: unbuffered (a send waits for its receiver). NULL, errno. */
 WEFT_API weft_chan *weft_chan_new(size_t capacity);
-/* Frees it; -EBUSY (and not freed) while anyone waits on it. */
+/* Frees it; -EBUSY (and not freed) while anyone waits on it. A waiter
+ * whose wait is already decided (by a close, send or receive) no longer
+ * counts, even if it has not returned yet (its wake-up is queued on its
+ * loop): the memory stays until that wake-up is delivered, so closing
+ * and then freeing at once is safe. */
 WEFT_API int weft_chan_free(weft_chan *ch);
 /* 0 once item is buffered or taken; -EPIPE if closed; -ETIMEDOUT,
  * -ECANCELED. */

@@ -11,6 +11,12 @@
  * a call posted to that loop, and until that call arrives the fiber stays
  * parked: its timeout or a cancellation finds the wait done and leaves it
  * alone (the unlink returns false), so a transferred item is never lost.
+ *
+ * Such a wake in flight (a posted call, or a thread's tpark) holds a
+ * reference to the channel, and the unlink or the thread's re-check may
+ * still lock it: weft_chan_free drops the user's reference, and the
+ * memory goes with the last one. So closing a channel and freeing it at
+ * once is safe, wherever its woken waiters are.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +50,7 @@ struct cq {
 struct weft_chan {
     uint32_t magic;  /* CHAN_LIVE, CHAN_DEAD after free */
     atomic_int lock; /* spinlock */
+    atomic_int refs; /* 1 until weft_chan_free, + each wake in flight */
     bool closed;
     size_t cap, len, head; /* ring of buffered items */
     void **buf;
@@ -95,10 +102,30 @@ static _Noreturn void out_of_memory(void)
     abort();
 }
 
+/* The memory of a channel nobody references any more. */
+static void chan_destroy(weft_chan *ch)
+{
+    if (weft__debug()) /* quarantined: later misuse is caught for sure */
+        return;
+    if (ch->buf)
+        weft__free(ch->buf, ch->cap * sizeof *ch->buf);
+    weft__free(ch, sizeof *ch);
+}
+
+static void chan_unref(weft_chan *ch)
+{
+    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) == 1)
+        chan_destroy(ch);
+}
+
+/* On the waiter's loop: the fiber leaves its wait, which touches the
+ * channel no more (its unlink is only called while it is parked). */
 static void wake_remote(void *arg)
 {
     struct cwaiter *w = arg;
+    weft_chan *ch = w->ch;
     weft__wake(w->fiber, w->rc);
+    chan_unref(ch);
 }
 
 /* The loop of a waiting plain thread: never any thread's loop, so that
@@ -140,9 +167,13 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
     cq_del(q, w);
     w->done = true;
     w->rc = rc;
-    if (WEFT_LIKELY(w->loop == weft__loop_tls))
+    if (WEFT_LIKELY(w->loop == weft__loop_tls)) {
         weft__wake(w->fiber, rc); /* our own loop: just queue it */
-    else if (w->tp != NULL)
+        return;
+    }
+    /* Until the waiter has its wake, the channel must stay. */
+    atomic_fetch_add_explicit(&w->ch->refs, 1, memory_order_relaxed);
+    if (w->tp != NULL)
         weft__tpark_wake(w->tp, rc);
     else if (weft__loop_post(w->loop, wake_remote, w) < 0)
         out_of_memory();
@@ -185,6 +216,7 @@ weft_chan *weft_chan_new(size_t capacity)
     ch->cap = capacity;
     ch->magic = CHAN_LIVE;
     atomic_init(&ch->lock, 0);
+    atomic_init(&ch->refs, 1);
     return ch;
 }
 
@@ -199,11 +231,7 @@ int weft_chan_free(weft_chan *ch)
     }
     ch->magic = CHAN_DEAD;
     unlock(ch);
-    if (weft__debug()) /* quarantined: later misuse is caught for sure */
-        return 0;
-    if (ch->buf)
-        weft__free(ch->buf, ch->cap * sizeof *ch->buf);
-    weft__free(ch, sizeof *ch);
+    chan_unref(ch); /* wakes still in flight keep it a little longer */
     return 0;
 }
 
@@ -251,14 +279,18 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
     /* The clock is read after the lock is dropped: a clock read is not
      * short enough to hold a spinlock over. */
     int rc = weft__tpark_wait(&tp, weft__wait_deadline(timeout_ms));
+    bool done = true; /* woken: by whoever completed the wait */
     if (rc == -ETIMEDOUT) {
-        lock(ch);
-        if (w.done)
+        lock(ch); /* alive: w is queued, or its completion holds a ref */
+        done = w.done;
+        if (done)
             rc = w.rc; /* completed as the time ran out */
         else
             cq_del(q, &w);
         unlock(ch);
     }
+    if (done)
+        chan_unref(ch); /* the completion's reference */
     weft__tpark_destroy(&tp);
     if (rc == 0 && got != NULL)
         *got = w.item;

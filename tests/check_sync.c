@@ -839,6 +839,59 @@ START_TEST(a_mutex_a_cond_waiter_will_relock_is_not_freed)
 }
 END_TEST
 
+/* ---- freeing a channel whose waiters' wake-ups are in flight (16) ---- */
+
+static void *chan_close_and_free(void *arg)
+{
+    weft_chan *ch = arg;
+    if (weft_chan_close(ch) != 0)
+        return WEFT_ERR_PTR(-100);
+    return WEFT_ERR_PTR(weft_chan_free(ch));
+}
+
+static void *recv_one(void *arg)
+{
+    return WEFT_ERR_PTR(weft_chan_recv(arg, NULL, -1));
+}
+
+/* A fiber parked on ch; another thread closes ch (posting the fiber's
+ * wake to its loop, not yet run) and frees it. Then the fiber is
+ * cancelled (how 0) or its loop freed (how 1) before the wake arrives. */
+static void chan_freed_with_wake_in_flight(int how)
+{
+    weft_chan *ch = weft_chan_new(0);
+    weft_loop *loop = weft_loop_new();
+    weft_future *f = weft_spawn(loop, recv_one, ch);
+    ck_assert_int_eq(weft_loop_run_once(loop, 0), 1); /* it parks */
+    ck_assert(!weft_future_done(f));
+    pthread_t th;
+    void *res;
+    ck_assert_int_eq(pthread_create(&th, NULL, chan_close_and_free, ch), 0);
+    ck_assert_int_eq(pthread_join(th, &res), 0);
+    ck_assert_int_eq(WEFT_PTR_ERR(res), 0); /* freeing it is safe */
+    if (how == 0) {
+        ck_assert_int_eq(weft_cancel(f), 0);
+        ck_assert_int_eq(weft_loop_run(loop), 0);
+        ck_assert(weft_future_done(f));
+    }
+    weft_loop_free(loop);
+    /* The close decided the wait first. */
+    ck_assert_int_eq(weft_future_result(f, NULL), -EPIPE);
+    weft_future_release(f);
+}
+
+START_TEST(a_channel_freed_while_a_wake_is_in_flight_then_cancel)
+{
+    chan_freed_with_wake_in_flight(0);
+}
+END_TEST
+
+START_TEST(a_channel_freed_while_a_wake_is_in_flight_then_loop_free)
+{
+    chan_freed_with_wake_in_flight(1);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -865,6 +918,9 @@ static Suite *sync_suite(void)
     tcase_add_test(
         tc, loop_free_lets_a_cond_waiter_relock_a_mutex_released_in_cleanup);
     tcase_add_test(tc, a_mutex_a_cond_waiter_will_relock_is_not_freed);
+    tcase_add_test(tc, a_channel_freed_while_a_wake_is_in_flight_then_cancel);
+    tcase_add_test(tc,
+                   a_channel_freed_while_a_wake_is_in_flight_then_loop_free);
     suite_add_tcase(s, tc);
     return s;
 }

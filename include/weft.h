@@ -317,17 +317,20 @@ typedef struct weft_event weft_event;
  * no fiber barges ahead of one that waits. NULL and errno.
  *
  * A fiber that finishes (returns) while holding a mutex abandons it: the
- * mutex stays locked for good, since what it guards may be half-updated
- * (debug mode says so: "weft: fiber 'x' finished holding mutex 0x..").
+ * mutex stays locked for good, since what it guards may be half-updated.
  * No other fiber ever owns it: lock waits (its timeout, cancellation and
  * deadlock detection apply; the deadlock report names the dead owner),
- * trylock gives -EBUSY, unlock -EPERM. Only weft_mutex_free may end it. */
+ * trylock gives -EBUSY, unlock -EPERM, and weft_mutex_free -EBUSY, as
+ * for any locked mutex (its memory stays: the price of the bug). Debug
+ * mode reports it when the fiber finishes, "weft: fiber 'x' finished
+ * holding mutex 0x..", for mutexes locked while the loop was in debug
+ * mode (lock and unlock track nothing otherwise: they stay as cheap). */
 WEFT_API weft_mutex *weft_mutex_new(void);
-/* -EBUSY (and not freed) while locked or waited on, a weft_cond_wait
- * that will lock it again included (even one already signalled); an
- * abandoned mutex nobody waits on is freed. The other primitives' _free
- * give -EBUSY while a fiber waits on them; a waiter already woken (by a
- * signal, release or set) never touches the primitive again. */
+/* -EBUSY (and not freed) while locked (abandoned included) or waited on,
+ * by a weft_cond_wait that will lock it again too (even one already
+ * signalled). The other primitives' _free give -EBUSY while a fiber waits
+ * on them; a waiter already woken (by a signal, a release or a set) never
+ * touches the primitive again. */
 WEFT_API int weft_mutex_free(weft_mutex *m);
 /* -EDEADLK if the calling fiber holds it already. */
 WEFT_API int weft_mutex_lock(weft_mutex *m, int64_t timeout_ms);

@@ -71,6 +71,7 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
             weft__future_retain(f->fut); /* the caller's reference */
     }
     f->loop = loop;
+    f->id = ++loop->last_fiber_id;
     f->fn = fn;
     f->arg = arg;
     f->stack_size = size;
@@ -97,7 +98,7 @@ static void *fiber_main(void *arg)
 static void fiber_finish(struct weft__fiber *f, void *result)
 {
     struct weft_loop *loop = f->loop;
-    if (WEFT_UNLIKELY(f->held != NULL)) /* before its name goes */
+    if (WEFT_UNLIKELY(f->held != NULL)) /* debug; before its name goes */
         weft__mutexes_abandon(f);
     f->state = WEFT__FIBER_DONE;
     all_del(loop, f);

@@ -154,6 +154,7 @@ typedef bool weft__unlink_fn(struct weft__fiber *f);
 struct weft__fiber {
     weft_coro *co;           /* the stack it runs on */
     struct weft_loop *loop;  /* home, for its whole life */
+    uint64_t id;             /* unique in its loop, never reused */
     struct weft_future *fut; /* its task future (the loop's reference) */
     weft_fn fn;              /* body */
     void *arg;
@@ -170,7 +171,7 @@ struct weft__fiber {
     struct weft__waiter fw;    /* its entry while awaiting a future */
     char name[32];             /* until the coroutine exists */
     size_t stack_size;         /* idem */
-    struct weft_mutex *held;   /* the mutexes it holds (sched/sync.c) */
+    struct weft_mutex *held;   /* debug: the mutexes it holds (sync.c) */
     /* fd waits (io/fd.c) */
     int wait_fd;
     unsigned wait_events;                  /* WEFT__POLL_IN/OUT wanted */
@@ -316,6 +317,7 @@ struct weft_loop {
     int64_t now;                 /* monotonic ns, read once per iteration */
     bool now_valid;              /* now was read in this iteration */
     uint64_t nran;               /* fibers resumed, for run_once's count */
+    uint64_t last_fiber_id;      /* the id of the newest fiber */
     struct weft_future *until;   /* what weft_loop_run_until waits for */
 
     struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
@@ -444,8 +446,8 @@ void weft__debug_paint_stack(struct weft__fiber *f);
 void weft__debug_check_stack(struct weft__fiber *f);
 /* What a sync primitive is, for reports ("mutex 0x.. held by 'x'"). */
 void weft__sync_describe(void *prim, char *out, size_t len);
-/* f finishes holding mutexes (f->held): each stays locked for good,
- * abandoned (reported in debug mode). */
+/* f finishes holding mutexes it locked in debug mode (f->held): reports
+ * each (they stay locked for good, abandoned, in any mode). */
 void weft__mutexes_abandon(struct weft__fiber *f);
 /* weft_loop_free, when only fibers re-locking a mutex in weft_cond_wait
  * are left (parked, nocancel, WEFT__WAIT_SYNC) and so none can ever

@@ -97,29 +97,29 @@ static int prim_free(struct prim *p, size_t size, bool busy)
 /* ---- mutex ---- */
 
 /*
- * A mutex is owned by a live fiber, which keeps it in its list of held
- * mutexes (f->held), so that when the fiber finishes still holding it,
- * fiber_finish can mark it abandoned: locked for good by a dead owner
- * (robust mutexes' view). An owner pointer can then never dangle, nor
- * name a new fiber that the allocator put at the dead one's address.
+ * A mutex records its owner by the fiber's id (f->id: unique in its
+ * loop, never reused), not by a pointer. When a fiber finishes still
+ * holding it, the mutex stays locked by an id no fiber will have again:
+ * abandoned (robust mutexes' view), and a new fiber that the allocator
+ * put at the dead one's address is not taken for its owner. Lock and
+ * unlock pay nothing for it. In debug mode each fiber also lists the
+ * mutexes it holds (f->held), so that fiber_finish reports the ones it
+ * abandons and they keep its name for later reports.
  */
 struct weft_mutex {
     struct prim p;
-    struct weft__fiber *owner;      /* NULL, a live fiber, or ABANDONED */
-    struct weft_mutex *held_next;   /* in owner->held */
-    struct weft_mutex **held_pprev; /* the link that points at us */
-    char dead_owner[32];            /* ABANDONED: who left it, for reports */
+    uint64_t owner; /* the owner's id; 0: unlocked */
     unsigned ncond; /* in weft_cond_wait with it: they will lock it again */
+    bool abandoned; /* debug: its owner finished holding it */
+    /* Debug mode: in its owner's f->held list (held_pprev NULL: in none). */
+    struct weft_mutex *held_next, **held_pprev;
+    char dead_owner[32]; /* abandoned: who left it, for reports */
 };
 
-/* The owner of an abandoned mutex: no fiber is ever at this address. */
-static char abandoned_mark;
-#define ABANDONED ((struct weft__fiber *)(void *)&abandoned_mark)
-
-/* m (unowned) becomes f's. */
-static inline void own(weft_mutex *m, struct weft__fiber *f)
+/* Debug mode: m joins the list of the mutexes f holds. */
+__attribute__((cold, noinline)) static void track(weft_mutex *m,
+                                                  struct weft__fiber *f)
 {
-    m->owner = f;
     m->held_next = f->held;
     m->held_pprev = &f->held;
     if (f->held != NULL)
@@ -127,12 +127,20 @@ static inline void own(weft_mutex *m, struct weft__fiber *f)
     f->held = m;
 }
 
-/* m leaves its owner's list (the caller sets the new owner). */
-static inline void disown(weft_mutex *m)
+__attribute__((cold, noinline)) static void untrack(weft_mutex *m)
 {
     *m->held_pprev = m->held_next;
     if (m->held_next != NULL)
         m->held_next->held_pprev = m->held_pprev;
+    m->held_pprev = NULL;
+}
+
+/* m (unowned) becomes f's. */
+static inline void own(weft_mutex *m, struct weft__fiber *f)
+{
+    m->owner = f->id;
+    if (WEFT_UNLIKELY(f->loop->debug))
+        track(m, f);
 }
 
 weft_mutex *weft_mutex_new(void)
@@ -142,14 +150,14 @@ weft_mutex *weft_mutex_new(void)
 
 int weft_mutex_free(weft_mutex *m)
 {
-    /* An abandoned one can go once nobody waits: nobody can own it. A
-     * condition waiter, even one already signalled, will lock it again. */
-    return prim_free(
-        m ? &m->p : NULL, sizeof *m,
-        m && ((m->owner != NULL && m->owner != ABANDONED) || m->ncond > 0));
+    /* A condition waiter, even one already signalled, will lock it
+     * again. An abandoned mutex stays locked, so it stays too. */
+    return prim_free(m ? &m->p : NULL, sizeof *m,
+                     m && (m->owner != 0 || m->ncond > 0));
 }
 
-int weft_mutex_trylock(weft_mutex *m)
+/* Inlined in both calls: the uncontended lock is one call to user(). */
+__attribute__((always_inline)) static inline int trylock(weft_mutex *m)
 {
     if (m == NULL)
         return -EINVAL;
@@ -157,22 +165,27 @@ int weft_mutex_trylock(weft_mutex *m)
     struct weft__fiber *f = user(&m->p, &err, "weft_mutex_lock");
     if (f == NULL)
         return err;
-    if (m->owner != NULL)
-        return m->owner == f ? -EDEADLK : -EBUSY;
+    if (m->owner != 0)
+        return m->owner == f->id ? -EDEADLK : -EBUSY;
     own(m, f);
     return 0;
 }
 
+int weft_mutex_trylock(weft_mutex *m)
+{
+    return trylock(m);
+}
+
 int weft_mutex_lock(weft_mutex *m, int64_t timeout_ms)
 {
-    int rc = weft_mutex_trylock(m);
+    int rc = trylock(m);
     if (rc != -EBUSY)
         return rc;
     struct weft__fiber *f = weft__fiber_current();
     if (timeout_ms == 0)
         return -ETIMEDOUT;
     rc = wait_in(&m->p, f, timeout_ms);
-    /* 0: the unlocking fiber handed it to us (m->owner == f). */
+    /* 0: the unlocking fiber handed it to us (m->owner == f->id). */
     return rc;
 }
 
@@ -181,7 +194,7 @@ int weft_mutex_unlock(weft_mutex *m)
     if (m == NULL)
         return -EINVAL;
     struct weft__fiber *f = weft__fiber_current();
-    if (f == NULL || m->owner != f) {
+    if (f == NULL || m->owner != f->id) {
         if (!on_its_thread(&m->p, "weft_mutex_unlock"))
             return -EPERM; /* reported */
         if (m->p.loop != NULL && m->p.loop->debug)
@@ -191,13 +204,14 @@ int weft_mutex_unlock(weft_mutex *m)
                     (void *)m);
         return -EPERM;
     }
-    disown(m);
+    if (WEFT_UNLIKELY(m->held_pprev != NULL))
+        untrack(m);
     struct weft__fiber *next = weft__waitq_pop(&m->p.q);
     if (next) { /* hand-off: FIFO, no barging */
         own(m, next);
         weft__wake(next, 0);
     } else {
-        m->owner = NULL;
+        m->owner = 0;
     }
     return 0;
 }
@@ -206,8 +220,10 @@ void weft__mutexes_abandon(struct weft__fiber *f)
 {
     char buf[32];
     const char *name = weft__fiber_name(f, buf);
-    for (weft_mutex *m = f->held; m != NULL; m = m->held_next) {
-        m->owner = ABANDONED;
+    while (f->held != NULL) {
+        weft_mutex *m = f->held;
+        untrack(m);
+        m->abandoned = true;
         snprintf(m->dead_owner, sizeof m->dead_owner, "%s", name);
         if (f->loop->debug)
             fprintf(stderr,
@@ -215,7 +231,6 @@ void weft__mutexes_abandon(struct weft__fiber *f)
                     "locked for good (abandoned)\n",
                     name, (void *)m);
     }
-    f->held = NULL;
 }
 
 /* Locks m for f whatever happens: cond_wait must return holding it. The
@@ -224,7 +239,7 @@ void weft__mutexes_abandon(struct weft__fiber *f)
  * True when f holds m again. */
 static bool relock(weft_mutex *m, struct weft__fiber *f)
 {
-    if (m->owner == NULL) {
+    if (m->owner == 0) {
         own(m, f);
         return true;
     }
@@ -233,7 +248,7 @@ static bool relock(weft_mutex *m, struct weft__fiber *f)
     weft__waitq_push(&m->p.q, f);
     weft__park(f, WEFT__WAIT_SYNC, &m->p, -1, prim_unlink);
     f->nocancel = saved;
-    return m->owner == f;
+    return m->owner == f->id;
 }
 
 void weft__relock_give_up(struct weft__fiber *f)
@@ -291,7 +306,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
     struct weft__fiber *f = user(&c->p, &err, "weft_cond_wait");
     if (f == NULL)
         return err;
-    if (m->owner != f)
+    if (m->owner != f->id)
         return -EPERM;
     return cond_park(c, m, f, timeout_ms);
 }
@@ -439,15 +454,26 @@ void weft__sync_describe(void *prim, char *out, size_t len)
     struct prim *p = prim;
     if (strcmp(p->kind, "mutex") == 0) {
         weft_mutex *m = prim;
+        const struct weft__fiber *owner = NULL;
+        for (const struct weft__fiber *f = p->loop ? p->loop->fibers : NULL;
+             f != NULL && m->owner != 0; f = f->next_all)
+            if (f->id == m->owner)
+                owner = f;
         char buf[32];
-        if (m->owner == ABANDONED)
+        if (owner != NULL)
+            snprintf(out, len, "mutex %p held by fiber '%s'", prim,
+                     weft__fiber_name(owner, buf));
+        else if (m->owner == 0)
+            snprintf(out, len, "mutex %p held by (nobody)", prim);
+        else if (m->abandoned)
             snprintf(out, len,
                      "mutex %p abandoned by fiber '%s' (it finished holding "
                      "it)",
                      prim, m->dead_owner);
         else
-            snprintf(out, len, "mutex %p held by fiber '%s'", prim,
-                     m->owner ? weft__fiber_name(m->owner, buf) : "(nobody)");
+            snprintf(out, len,
+                     "mutex %p abandoned by a fiber that finished holding it",
+                     prim);
     } else {
         snprintf(out, len, "%s %p", p->kind, prim);
     }

@@ -672,12 +672,11 @@ static void *lock_forever(void *arg)
     return WEFT_ERR_PTR(weft_mutex_lock(arg, -1));
 }
 
-static void abandoned_mutex_child(void *arg)
+static void abandoned_mutex_child(void *debug)
 {
-    (void)arg;
     int bad = 0;
     weft_loop *loop = weft_loop_new();
-    weft_loop_set_debug(loop, true);
+    weft_loop_set_debug(loop, debug != NULL);
     weft_mutex *m = weft_mutex_new();
     weft_spawn_opts o = {.name = "quitter"};
     weft_future *q = weft_spawn_ex(loop, lock_and_return, m, &o);
@@ -699,14 +698,14 @@ static void abandoned_mutex_child(void *arg)
     weft_loop_free(loop);
     bad |= (weft_future_result(s, NULL) != -ECANCELED) << 5;
     weft_future_release(s);
-    bad |= (weft_mutex_free(m) != 0) << 6; /* abandoned, nobody waits */
+    bad |= (weft_mutex_free(m) != -EBUSY) << 6; /* locked for good */
     _exit(bad);
 }
 
 START_TEST(a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported)
 {
     char out[2048];
-    int st = run_child(abandoned_mutex_child, NULL, out, sizeof out);
+    int st = run_child(abandoned_mutex_child, "debug", out, sizeof out);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st,
                   out);
     ck_assert_msg(strstr(out, "weft: fiber 'quitter' finished holding mutex "
@@ -717,6 +716,18 @@ START_TEST(a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported)
                   "%s", out);
     ck_assert_msg(strstr(out, "abandoned by fiber 'quitter'") != NULL, "%s",
                   out);
+}
+END_TEST
+
+/* Outside debug mode nothing tracks the mutexes a fiber holds, and the
+ * mutex is just as safe. */
+START_TEST(a_mutex_abandoned_outside_debug_mode_is_never_inherited)
+{
+    char out[2048];
+    int st = run_child(abandoned_mutex_child, NULL, out, sizeof out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st,
+                  out);
+    ck_assert_msg(out[0] == '\0', "%s", out); /* and silent */
 }
 END_TEST
 
@@ -771,7 +782,7 @@ static void relock_teardown_child(void *arg)
     weft_future_release(fk);
     bad |= (weft_cond_free(rc_cv) != 0) << 5;
     bad |= (weft_event_free(never) != 0) << 6;
-    bad |= (weft_mutex_free(rm) != 0) << 7;
+    bad |= (weft_mutex_free(rm) != -EBUSY) << 7; /* abandoned */
     _exit(bad);
 }
 
@@ -914,6 +925,7 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, a_mutex_deadlock_is_reported_by_run);
     tcase_add_test(
         tc, a_fiber_that_ends_holding_a_mutex_leaves_it_locked_and_reported);
+    tcase_add_test(tc, a_mutex_abandoned_outside_debug_mode_is_never_inherited);
     tcase_add_test(tc, loop_free_ends_when_a_cond_waiter_can_never_relock);
     tcase_add_test(
         tc, loop_free_lets_a_cond_waiter_relock_a_mutex_released_in_cleanup);

@@ -539,32 +539,74 @@ int weft_loop_fd(weft_loop *loop)
     return loop->poller.fd;
 }
 
-/* While the loop closes, every park cancels at once but one: a condition
- * wait re-locking its mutex (nocancel: weft_cond_wait returns holding
- * it). True when those are all that is left: nothing is ready or queued,
- * and every live fiber waits so. Only a running fiber unlocks a mutex,
- * so none of them can ever have theirs. */
-static bool only_relocks_left(struct weft_loop *loop)
+/* While the loop closes, every park cancels at once but those that must
+ * not: a condition wait re-locking its mutex (weft_cond_wait returns
+ * holding it), and a caller waiting for the tasks it cancelled to finish
+ * (weft_await_timeout, weft_gather). True when f is such a wait that
+ * nothing can end any more: only a running fiber of this loop unlocks a
+ * mutex or finishes a task of this loop, and none is running. */
+static bool stuck(struct weft_loop *loop, struct weft__fiber *f)
+{
+    if (f->state != WEFT__FIBER_PARKED || !f->nocancel)
+        return false;
+    if (f->wait == WEFT__WAIT_SYNC)
+        return true;
+    if (f->wait == WEFT__WAIT_FUTURE)
+        return !completes_elsewhere(loop, f->wait_obj);
+    if (f->wait == WEFT__WAIT_FUTURES) {
+        struct weft__multiwait *m = f->wait_obj;
+        for (size_t i = 0; i < m->n; i++)
+            if (!weft_future_done(m->fs[i]) &&
+                completes_elsewhere(loop, m->fs[i]))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+/* Nothing is ready and every live fiber is stuck: ends one of those
+ * waits with -ECANCELED (its call returns without what it waited for;
+ * debug mode says so), which may let the others end on their own. False
+ * if some fiber can still make progress. */
+static bool give_up_one(struct weft_loop *loop)
 {
     if (loop->nfibers == 0 || loop->runq_head != NULL || loop->calls_len > 0 ||
         atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
         return false;
     for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
-        if (f->state != WEFT__FIBER_PARKED || !f->nocancel ||
-            f->wait != WEFT__WAIT_SYNC)
+        if (!stuck(loop, f))
             return false;
+    struct weft__fiber *f = loop->fibers;
+    if (f->wait == WEFT__WAIT_SYNC) {
+        weft__relock_give_up(f);
+        return true;
+    }
+    if (loop->debug) {
+        char buf[32];
+        fprintf(stderr,
+                "weft: weft_loop_free: fiber '%s' waits for tasks it "
+                "cancelled that wait for it in turn; its wait returns "
+                "-ECANCELED before they are done\n",
+                weft__fiber_name(f, buf));
+    }
+    if (f->unlink == NULL || f->unlink(f))
+        weft__wake(f, -ECANCELED);
     return true;
 }
 
-/* Teardown: runs until no fiber, callback or queued call is left. */
+/* Teardown: runs until no fiber, callback or queued call is left. When
+ * nothing is ready it blocks (fibers may wait on other threads), and it
+ * never spins on waits nothing can end. */
 static void drain(struct weft_loop *loop)
 {
     while (loop->nfibers > 0 || loop->calls_len > 0 ||
            atomic_load(&loop->nxcalls) > 0) {
-        iterate(loop, 0);
-        if (only_relocks_left(loop)) /* else it would spin for ever */
-            for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
-                weft__relock_give_up(f);
+        if (give_up_one(loop))
+            continue;
+        bool ready = loop->runq_head != NULL || loop->calls_len > 0 ||
+                     atomic_load(&loop->nxcalls) > 0;
+        atomic_store_explicit(&loop->stop, false, memory_order_relaxed);
+        iterate(loop, ready ? 0 : -1);
     }
 }
 

@@ -626,6 +626,35 @@ START_TEST(wait_for_and_fail_fast_return_after_the_cancelled_are_done)
 }
 END_TEST
 
+static weft_future *pair[2];
+
+static void *waits_for_the_other(void *arg)
+{
+    intptr_t me = (intptr_t)arg;
+    while (pair[1 - me] == NULL)
+        weft_yield();
+    weft_await_timeout(pair[1 - me], 5, NULL);
+    return NULL;
+}
+
+START_TEST(tasks_that_wait_for_each_other_with_timeouts_still_tear_down)
+{
+    /* Both time out together, cancel each other, and each waits for the
+     * other to finish: a true deadlock. The loop says so, and its
+     * teardown ends instead of spinning. */
+    weft_loop *loop = weft_loop_new();
+    pair[0] = pair[1] = NULL;
+    pair[0] = weft_spawn(loop, waits_for_the_other, (void *)0);
+    pair[1] = weft_spawn(loop, waits_for_the_other, (void *)1);
+    int rc = weft_loop_run(loop);
+    ck_assert(rc == -EDEADLK || rc == 0);
+    weft_loop_free(loop);
+    ck_assert(weft_future_done(pair[0]) && weft_future_done(pair[1]));
+    weft_future_release(pair[0]);
+    weft_future_release(pair[1]);
+}
+END_TEST
+
 /* ---- huge timeouts mean very long ---- */
 
 static void tick(void *arg)
@@ -708,6 +737,8 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, a_fiber_cancelled_before_it_ran_runs_its_cleanup);
     tcase_add_test(tc,
                    wait_for_and_fail_fast_return_after_the_cancelled_are_done);
+    tcase_add_test(
+        tc, tasks_that_wait_for_each_other_with_timeouts_still_tear_down);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -113,7 +113,12 @@ typedef struct weft_timer weft_timer;
 WEFT_API weft_loop *weft_loop_new(void);
 /* Cancels every fiber still on the loop, lets each return from its
  * suspension point with -ECANCELED and run its cleanup, then frees
- * everything. Loop thread, outside the loop's fibers. */
+ * everything. Fibers that never ran run too (their first suspension point
+ * returns -ECANCELED), and so do submissions and calls still queued from
+ * other threads. A wait that ignores cancellation (a weft_cond_wait
+ * re-locking its mutex, a caller waiting for tasks it cancelled) and that
+ * nothing can end any more returns -ECANCELED instead: teardown always
+ * ends, and never spins. Loop thread, outside the loop's fibers. */
 WEFT_API void weft_loop_free(weft_loop *loop);
 /* Runs until nothing is left to do (no runnable or waiting fiber, timer,
  * watched fd or pending submission): 0. Returns 0 early after

@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -96,9 +97,13 @@ static void cq_del(struct cq *q, struct cwaiter *w)
     w->next = w->prev = NULL;
 }
 
-static _Noreturn void out_of_memory(void)
+/* A post to a parked fiber's loop cannot fail but for memory: the fiber
+ * keeps its loop from closing its queue (weft_loop_free drains until no
+ * fiber is left). */
+static _Noreturn void cannot_wake(int err)
 {
-    fprintf(stderr, "weft: out of memory waking a fiber of another loop\n");
+    fprintf(stderr, "weft: cannot wake a fiber of another loop: %s\n",
+            strerror(-err));
     abort();
 }
 
@@ -175,8 +180,11 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
     atomic_fetch_add_explicit(&w->ch->refs, 1, memory_order_relaxed);
     if (w->tp != NULL)
         weft__tpark_wake(w->tp, rc);
-    else if (weft__loop_post(w->loop, wake_remote, w) < 0)
-        out_of_memory();
+    else {
+        int err = weft__loop_post(w->loop, wake_remote, w);
+        if (err < 0)
+            cannot_wake(err);
+    }
 }
 
 /* What a call on a NULL or freed channel returns; a freed one is

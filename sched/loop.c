@@ -399,6 +399,22 @@ static bool completes_elsewhere(struct weft_loop *loop, struct weft_future *f)
     return promise_reachable(f);
 }
 
+/* True if f, parked on one future or several, waits for one that can be
+ * completed from outside the loop. */
+static bool awaits_elsewhere(struct weft_loop *loop, struct weft__fiber *f)
+{
+    if (f->wait == WEFT__WAIT_FUTURE)
+        return completes_elsewhere(loop, f->wait_obj);
+    if (f->wait == WEFT__WAIT_FUTURES) {
+        struct weft__multiwait *m = f->wait_obj;
+        for (size_t i = 0; i < m->n; i++)
+            if (!weft_future_done(m->fs[i]) &&
+                completes_elsewhere(loop, m->fs[i]))
+                return true;
+    }
+    return false;
+}
+
 /* True if some parked fiber could be woken from outside the loop: by the
  * kernel (fd), a timer, another thread (a future of another loop, or a
  * promise someone still holds). */
@@ -412,16 +428,8 @@ static bool can_be_woken(struct weft_loop *loop)
     for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
         if (f->state != WEFT__FIBER_PARKED)
             continue;
-        if (f->wait == WEFT__WAIT_FUTURE &&
-            completes_elsewhere(loop, f->wait_obj))
+        if (awaits_elsewhere(loop, f))
             return true;
-        if (f->wait == WEFT__WAIT_FUTURES) {
-            struct weft__multiwait *m = f->wait_obj;
-            for (size_t i = 0; i < m->n; i++)
-                if (!weft_future_done(m->fs[i]) &&
-                    completes_elsewhere(loop, m->fs[i]))
-                    return true;
-        }
         if (f->wait == WEFT__WAIT_CHAN)
             return true; /* any thread may still use the channel */
     }
@@ -551,17 +559,8 @@ static bool stuck(struct weft_loop *loop, struct weft__fiber *f)
         return false;
     if (f->wait == WEFT__WAIT_SYNC)
         return true;
-    if (f->wait == WEFT__WAIT_FUTURE)
-        return !completes_elsewhere(loop, f->wait_obj);
-    if (f->wait == WEFT__WAIT_FUTURES) {
-        struct weft__multiwait *m = f->wait_obj;
-        for (size_t i = 0; i < m->n; i++)
-            if (!weft_future_done(m->fs[i]) &&
-                completes_elsewhere(loop, m->fs[i]))
-                return false;
-        return true;
-    }
-    return false;
+    return (f->wait == WEFT__WAIT_FUTURE || f->wait == WEFT__WAIT_FUTURES) &&
+           !awaits_elsewhere(loop, f);
 }
 
 /* Nothing is ready and every live fiber is stuck: ends one of those

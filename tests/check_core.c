@@ -289,16 +289,24 @@ static void overflow_child(void *arg)
     weft_coro_resume(co, NULL);
 }
 
-static void check_overflow_report(int *mode)
+/* Runs child (which overflows fiber `name`) with mode, and checks that it
+ * died with the report naming the fiber and its stack size. */
+static void check_overflow_report_of(void (*child)(void *), const char *name,
+                                     int *mode)
 {
     char out[4096], want[128];
     snprintf(want, sizeof want,
-             "weft: stack overflow in fiber 'deep' (stack %d bytes)\n",
+             "weft: stack overflow in fiber '%s' (stack %d bytes)\n", name,
              mode ? 69632 : 65536);
-    int status = run_child(overflow_child, mode, out, sizeof out);
+    int status = run_child(child, mode, out, sizeof out);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "status %#x, stderr: %s", status, out);
     ck_assert_msg(strstr(out, want) != NULL, "stderr: %s", out);
+}
+
+static void check_overflow_report(int *mode)
+{
+    check_overflow_report_of(overflow_child, "deep", mode);
 }
 
 START_TEST(stack_overflow_is_reported_with_name_and_size)
@@ -371,14 +379,7 @@ static void big_frame_child(void *arg)
 
 static void check_big_frame_report(int *mode)
 {
-    char out[4096], want[128];
-    snprintf(want, sizeof want,
-             "weft: stack overflow in fiber 'bigframe' (stack %d bytes)\n",
-             mode ? 69632 : 65536);
-    int status = run_child(big_frame_child, mode, out, sizeof out);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-                  "status %#x, stderr: %s", status, out);
-    ck_assert_msg(strstr(out, want) != NULL, "stderr: %s", out);
+    check_overflow_report_of(big_frame_child, "bigframe", mode);
 }
 
 START_TEST(a_frame_larger_than_a_page_lands_in_the_guard)

@@ -327,15 +327,20 @@ CHILD(overflow_child)
     _exit(4); /* not reached */
 }
 
-START_TEST(deep_recursion_in_a_named_fiber_is_named_and_aborts)
+/* Runs child, which must abort with report on its stderr. */
+static void expect_abort_with(void (*child)(void *), const char *report)
 {
-    char out[1024];
-    int st = run_child(overflow_child, NULL, out, sizeof out);
+    char out[2048];
+    int st = run_child(child, NULL, out, sizeof out);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x: %s",
                   st, out);
-    ck_assert_msg(strstr(out, "weft: stack overflow in fiber 'runaway' "
-                              "(stack 16384 bytes)") != NULL,
-                  "%s", out);
+    ck_assert_msg(strstr(out, report) != NULL, "%s", out);
+}
+
+START_TEST(deep_recursion_in_a_named_fiber_is_named_and_aborts)
+{
+    expect_abort_with(overflow_child, "weft: stack overflow in fiber "
+                                      "'runaway' (stack 16384 bytes)");
 }
 END_TEST
 
@@ -415,13 +420,8 @@ CHILD(canary_overflow_child)
 
 START_TEST(debug_mode_still_catches_an_overflow_onto_the_canary)
 {
-    char out[2048];
-    int st = run_child(canary_overflow_child, NULL, out, sizeof out);
-    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x: %s",
-                  st, out);
-    ck_assert_msg(strstr(out, "weft: stack overflow in fiber 'smash' "
-                              "(stack 24576 bytes)") != NULL,
-                  "%s", out);
+    expect_abort_with(canary_overflow_child, "weft: stack overflow in fiber "
+                                             "'smash' (stack 24576 bytes)");
 }
 END_TEST
 

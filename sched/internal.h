@@ -292,13 +292,15 @@ struct weft_loop {
     bool forever;    /* runs until stopped (its own thread) */
     union {
         struct {
-            bool closing;   /* weft_loop_free: every park cancels */
-            bool embedded;  /* weft_loop_fd was asked for */
-            bool debug;     /* debug mode (sched/debug.c) */
-            bool has_until; /* until is set */
+            bool closing;  /* weft_loop_free: every park cancels */
+            bool embedded; /* weft_loop_fd was asked for */
+            bool debug;    /* debug mode (sched/debug.c) */
+            bool unused_;
         };
         uint32_t modes; /* any of them: see weft__may_refill */
     };
+    uint64_t visit_nran; /* nran when the loop last ran an iteration */
+    int64_t last_poll;   /* when it last asked the kernel (nfdwait > 0) */
     long owner_tid;      /* the owner's kernel thread id, for reports */
     int64_t slow_ns;     /* debug: a slice longer than this is slow */
     int64_t slice_start; /* debug: when the running fiber started */
@@ -461,16 +463,28 @@ const char *weft__fiber_name(const struct weft__fiber *f, char *buf);
 
 /* ---- parking and waking: the hot path of every wait ---- */
 
+/* The poll policy. While fibers are ready, they hand over to each other
+ * directly, and the loop itself runs (firing due timers, running
+ * callbacks) once every WEFT__RUNS_PER_VISIT fiber runs; at such a visit
+ * it asks the kernel for IO only if WEFT__POLL_NS have passed since it
+ * last did. When nothing is ready it blocks in the kernel at once. A
+ * descriptor that turns ready while fibers hand over without pause is
+ * thus noticed within WEFT__POLL_NS plus 64 runs. */
+#define WEFT__RUNS_PER_VISIT 64
+#define WEFT__POLL_NS (250 * 1000)
+
 /* True when a fiber may start the next batch itself, without a trip
- * through the loop: nothing but ready fibers is waiting for the loop. In
- * debug mode never: the loop then runs each fiber itself, to time it. */
+ * through the loop: no callback or cross-thread call is queued, the loop
+ * is not stopping, closing, embedded or debugging (in debug mode the loop
+ * runs each fiber itself, to time it), and its visit is not due. */
 static inline bool weft__may_refill(struct weft_loop *loop)
 {
-    return (loop->nfdwait | loop->nheap | loop->calls_len | loop->nemfile |
+    return (loop->calls_len |
             atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) |
             loop->modes |
             (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
-           0;
+               0 &&
+           loop->nran - loop->visit_nran < WEFT__RUNS_PER_VISIT;
 }
 
 /* The running fiber f has queued or parked itself: switch to the next

@@ -324,11 +324,13 @@ static bool has_ready_work(struct weft_loop *loop)
 static int iterate(struct weft_loop *loop, int64_t max_block_ns)
 {
     int ran = 0;
+    loop->visit_nran = loop->nran;
     if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
         ran += run_xcalls(loop);
 
     int64_t timeout = 0;
-    if (!has_ready_work(loop)) {
+    bool ready = has_ready_work(loop);
+    if (!ready) {
         int64_t next = weft__timers_next(loop);
         timeout = max_block_ns;
         if (next >= 0) {
@@ -339,15 +341,24 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
                 timeout = wait;
         }
     }
-    /* Embedded, always look: the host polls our fd, and the wake and
-     * timer events that made it readable must be consumed. */
-    if (timeout != 0 || loop->nfdwait > 0 || loop->embedded) {
+    /* Ask the kernel when nothing is ready (blocking), when embedded (the
+     * host polls our fd, and the wake and timer events that made it
+     * readable must be consumed), and, while work is ready and fibers
+     * wait on descriptors, once every WEFT__POLL_NS (see internal.h). */
+    loop->now_valid = false; /* a new iteration, a new reading */
+    bool poll = timeout != 0 || loop->embedded;
+    if (!poll && loop->nfdwait > 0)
+        poll = !ready ||
+               weft__loop_now(loop) - loop->last_poll >= WEFT__POLL_NS;
+    if (poll) {
         weft__poller_wait(&loop->poller, timeout, weft__fd_ready, loop);
         if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
             ran += run_xcalls(loop);
+        loop->now_valid = false;
+        if (loop->nfdwait > 0)
+            loop->last_poll = weft__loop_now(loop);
     }
 
-    loop->now_valid = false; /* a new iteration, a new reading */
     if (loop->nheap > 0) {
         weft__loop_now(loop);
         ran += weft__timers_run(loop);
@@ -481,7 +492,6 @@ static int run(struct weft_loop *loop, struct weft_future *until)
             return 0; /* already done */
         }
         loop->until = until;
-        loop->has_until = true;
     }
     for (;;) {
         if (atomic_exchange_explicit(&loop->stop, false, memory_order_acq_rel))
@@ -502,7 +512,6 @@ static int run(struct weft_loop *loop, struct weft_future *until)
     }
     if (until != NULL) {
         loop->until = NULL;
-        loop->has_until = false;
         weft__future_remove_waiter(until, &w);
     }
     leave(loop);

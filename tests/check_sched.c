@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "weft.h"
@@ -650,6 +651,118 @@ START_TEST(done_callbacks_run_on_the_registering_loop)
 }
 END_TEST
 
+/* ---- the poll policy: fibers that hand over without pause starve
+ * nothing (IO, timers, callbacks, run_until) ---- */
+
+static volatile int busy;
+
+static void *yields_while_busy(void *arg)
+{
+    (void)arg;
+    while (busy)
+        weft_yield();
+    return NULL;
+}
+
+static int64_t noticed_ms;
+
+static void *reads_one_byte(void *arg)
+{
+    char c;
+    ck_assert_int_eq(weft_read((int)(intptr_t)arg, &c, 1, 10000), 1);
+    noticed_ms = now_ms();
+    return NULL;
+}
+
+static void *writes_after_20ms(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    *(int64_t *)((intptr_t *)arg)[1] = now_ms();
+    ck_assert_int_eq(write((int)((intptr_t *)arg)[0], "x", 1), 1);
+    return NULL;
+}
+
+static void *sleeps_5ms(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(weft_sleep(5), 0);
+    return NULL;
+}
+
+static int policy_calls;
+
+static void count_policy_call(void *arg)
+{
+    (void)arg;
+    policy_calls++;
+}
+
+static void *policy_main(void *arg)
+{
+    (void)arg;
+    busy = 1;
+    weft_future *a = weft_spawn(NULL, yields_while_busy, NULL);
+    weft_future *b = weft_spawn(NULL, yields_while_busy, NULL);
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+
+    /* A descriptor turning ready is noticed. */
+    int64_t written_ms = 0;
+    intptr_t wargs[2] = {sp[1], (intptr_t)&written_ms};
+    weft_future *r = weft_spawn(NULL, reads_one_byte, (void *)(intptr_t)sp[0]);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, writes_after_20ms, wargs), 0);
+    ck_assert_int_eq(weft_await(r, NULL), 0);
+    pthread_join(th, NULL);
+    /* The contract's bound is 1 ms; this allows for valgrind and qemu. */
+    ck_assert_int_lt(noticed_ms - written_ms, 500);
+    weft_future_release(r);
+
+    /* A timer fires, and a callback runs. */
+    int64_t t0 = now_ms();
+    weft_future *s = weft_spawn(NULL, sleeps_5ms, NULL);
+    ck_assert_int_eq(weft_await(s, NULL), 0);
+    ck_assert_int_lt(now_ms() - t0, 500);
+    weft_future_release(s);
+    policy_calls = 0;
+    ck_assert_int_eq(weft_call_soon(NULL, count_policy_call, NULL), 0);
+    weft_yield();
+    weft_yield();
+    ck_assert_int_eq(policy_calls, 1);
+
+    busy = 0;
+    weft_await(a, NULL);
+    weft_await(b, NULL);
+    weft_future_release(a);
+    weft_future_release(b);
+    close(sp[0]);
+    close(sp[1]);
+    return NULL;
+}
+
+START_TEST(fibers_handing_over_without_pause_starve_nothing)
+{
+    /* weft_run is run_until: the direct hand-over is on there too. */
+    ck_assert_int_eq(weft_run(policy_main, NULL, NULL), 0);
+
+    /* run_until returns once its future is done, though others still
+     * hand over to each other. */
+    weft_loop *loop = weft_loop_new();
+    busy = 1;
+    weft_future *a = weft_spawn(loop, yields_while_busy, NULL);
+    weft_future *b = weft_spawn(loop, yields_while_busy, NULL);
+    weft_future *s = weft_spawn(loop, sleeps_5ms, NULL);
+    ck_assert_int_eq(weft_loop_run_until(loop, s), 0);
+    busy = 0;
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    weft_future_release(a);
+    weft_future_release(b);
+    weft_future_release(s);
+    weft_loop_free(loop);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -674,6 +787,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, misuse_gets_an_error_not_a_crash);
     tcase_add_test(tc, an_embedded_loop_is_driven_through_its_fd);
     tcase_add_test(tc, done_callbacks_run_on_the_registering_loop);
+    tcase_add_test(tc, fibers_handing_over_without_pause_starve_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

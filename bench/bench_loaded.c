@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop's hand-overs where programs use them: inside weft_run, in an
+ * idle loop and in a loaded one (N fibers parked reading sockets that
+ * stay silent, M fibers asleep for longer than the run), rounds
+ * interleaved in one process, pinned to one CPU. Measured: the yield
+ * round trip between two fibers, the unbuffered channel ping-pong, and
+ * spawn + await + release of an empty fiber. Also checks the policy's
+ * bound: a descriptor that becomes ready while two fibers yield to each
+ * other without pause is noticed within 1 ms.
+ *
+ * WEFT_BENCH_PARKED and WEFT_BENCH_ASLEEP change N and M (200, 1000).
+ */
+#include "bench.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+#define ROUNDS 9
+
+static long nparked = 200, nasleep = 1000;
+
+/* ---- the load ---- */
+
+struct load {
+    int (*sp)[2];
+    weft_future **fs;
+    long n;
+};
+
+static void *parked_reader(void *arg)
+{
+    char c;
+    weft_read((int)(intptr_t)arg, &c, 1, -1);
+    return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    weft_sleep(3600 * 1000);
+    return NULL;
+}
+
+static void load_start(struct load *l)
+{
+    l->n = nparked + nasleep;
+    l->sp = calloc((size_t)nparked, sizeof *l->sp);
+    l->fs = calloc((size_t)l->n, sizeof *l->fs);
+    for (long i = 0; i < nparked; i++) {
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, l->sp[i]) < 0) {
+            perror("socketpair");
+            exit(1);
+        }
+        l->fs[i] = weft_spawn(NULL, parked_reader,
+                              (void *)(intptr_t)l->sp[i][0]);
+    }
+    for (long i = nparked; i < l->n; i++)
+        l->fs[i] = weft_spawn(NULL, sleeper, NULL);
+    weft_yield(); /* let them all park */
+    weft_sleep(1);
+}
+
+static void load_stop(struct load *l)
+{
+    for (long i = 0; i < l->n; i++) {
+        weft_cancel(l->fs[i]);
+        weft_await(l->fs[i], NULL);
+        weft_future_release(l->fs[i]);
+    }
+    for (long i = 0; i < nparked; i++) {
+        close(l->sp[i][0]);
+        close(l->sp[i][1]);
+    }
+    free(l->sp);
+    free(l->fs);
+}
+
+/* ---- the measured hand-overs ---- */
+
+static long iters;
+
+static void *yielder(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < iters; i++)
+        weft_yield();
+    return NULL;
+}
+
+static double yield_round(long n)
+{
+    iters = n;
+    uint64_t t0 = bench_now_ns();
+    weft_future *a = weft_spawn(NULL, yielder, NULL);
+    weft_future *b = weft_spawn(NULL, yielder, NULL);
+    weft_await(a, NULL);
+    weft_await(b, NULL);
+    uint64_t t1 = bench_now_ns();
+    weft_future_release(a);
+    weft_future_release(b);
+    return (double)(t1 - t0) / (double)n; /* a round trip: two yields */
+}
+
+static void *sender(void *arg)
+{
+    for (long i = 0; i < iters; i++)
+        weft_chan_send(arg, (void *)1, -1);
+    return NULL;
+}
+
+static void *receiver(void *arg)
+{
+    void *v;
+    for (long i = 0; i < iters; i++)
+        weft_chan_recv(arg, &v, -1);
+    return NULL;
+}
+
+static double chan_round(long n)
+{
+    iters = n;
+    weft_chan *ch = weft_chan_new(0);
+    uint64_t t0 = bench_now_ns();
+    weft_future *a = weft_spawn(NULL, receiver, ch);
+    weft_future *b = weft_spawn(NULL, sender, ch);
+    weft_await(a, NULL);
+    weft_await(b, NULL);
+    uint64_t t1 = bench_now_ns();
+    weft_future_release(a);
+    weft_future_release(b);
+    weft_chan_free(ch);
+    return (double)(t1 - t0) / (double)n;
+}
+
+static void *empty(void *arg)
+{
+    return arg;
+}
+
+static double spawn_round(long n)
+{
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        weft_future *f = weft_spawn(NULL, empty, NULL);
+        weft_await(f, NULL);
+        weft_future_release(f);
+    }
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+/* ---- the bound: IO noticed while fibers hand over without pause ---- */
+
+static volatile int spinning;
+static uint64_t written_at, noticed_at;
+
+static void *spin_yield(void *arg)
+{
+    (void)arg;
+    while (spinning)
+        weft_yield();
+    return NULL;
+}
+
+static void *notices(void *arg)
+{
+    char c;
+    weft_read((int)(intptr_t)arg, &c, 1, -1);
+    noticed_at = bench_now_ns();
+    spinning = 0;
+    return NULL;
+}
+
+static void *writes_later(void *arg)
+{
+    usleep(20000);
+    written_at = bench_now_ns();
+    if (write((int)(intptr_t)arg, "x", 1) != 1)
+        perror("write");
+    return NULL;
+}
+
+static double io_latency_round(void)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+        return -1;
+    spinning = 1;
+    weft_future *r = weft_spawn(NULL, notices, (void *)(intptr_t)sp[0]);
+    weft_future *a = weft_spawn(NULL, spin_yield, NULL);
+    weft_future *b = weft_spawn(NULL, spin_yield, NULL);
+    pthread_t th;
+    pthread_create(&th, NULL, writes_later, (void *)(intptr_t)sp[1]);
+    weft_await(r, NULL);
+    weft_await(a, NULL);
+    weft_await(b, NULL);
+    pthread_join(th, NULL);
+    weft_future_release(r);
+    weft_future_release(a);
+    weft_future_release(b);
+    close(sp[0]);
+    close(sp[1]);
+    return (double)(noticed_at - written_at) / 1e3; /* us */
+}
+
+/* ---- main ---- */
+
+struct results {
+    double y[2][ROUNDS], c[2][ROUNDS], s[2][ROUNDS], io[ROUNDS];
+};
+
+static void *bench_main(void *arg)
+{
+    struct results *res = arg;
+    yield_round(100000); /* warm the stack pool */
+    spawn_round(10000);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int loaded = 0; loaded < 2; loaded++) {
+            struct load l;
+            if (loaded)
+                load_start(&l);
+            res->y[loaded][r] = yield_round(1000000);
+            res->c[loaded][r] = chan_round(1000000);
+            res->s[loaded][r] = spawn_round(200000);
+            if (loaded) {
+                res->io[r] = io_latency_round();
+                load_stop(&l);
+            }
+        }
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    const char *e = getenv("WEFT_BENCH_PARKED");
+    if (e)
+        nparked = atol(e);
+    if ((e = getenv("WEFT_BENCH_ASLEEP")))
+        nasleep = atol(e);
+    bench_pin(0);
+    struct results res;
+    if (weft_run(bench_main, &res, NULL) != 0) {
+        fprintf(stderr, "bench_loaded: weft_run failed\n");
+        return 1;
+    }
+    char cond[64];
+    snprintf(cond, sizeof cond, "%ld parked on sockets, %ld asleep",
+             nparked, nasleep);
+    printf("# inside weft_run, pinned to CPU 0, medians of %d interleaved "
+           "rounds; idle, then loaded: %s\n",
+           ROUNDS, cond);
+    double m[2][3];
+    for (int l = 0; l < 2; l++) {
+        m[l][0] = bench_median(res.y[l], ROUNDS);
+        m[l][1] = bench_median(res.c[l], ROUNDS);
+        m[l][2] = bench_median(res.s[l], ROUNDS);
+    }
+    double io = bench_median(res.io, ROUNDS);
+    bench_line("yield_roundtrip_idle", m[0][0], "ns");
+    bench_line("yield_roundtrip_loaded", m[1][0], "ns");
+    bench_line("chan_unbuffered_pingpong_idle", m[0][1], "ns");
+    bench_line("chan_unbuffered_pingpong_loaded", m[1][1], "ns");
+    bench_line("spawn_await_release_idle", m[0][2], "ns");
+    bench_line("spawn_await_release_loaded", m[1][2], "ns");
+    bench_line("fd_ready_noticed_while_yielding_loaded", io, "us");
+
+    printf("\n# targets (issue 11), measured in this run (loaded: %s)\n",
+           cond);
+    bench_target("yield round trip, loaded (ns)", m[1][0], "<=", 25);
+    bench_target("chan ping-pong, loaded (ns)", m[1][1], "<=", 50);
+    bench_target("spawn+await+release, idle (ns)", m[0][2], "<=", 60);
+    bench_target("spawn+await+release, loaded (ns)", m[1][2], "<=", 80);
+    bench_target("fd noticed while fibers yield, loaded (us)", io, "<=",
+                 1000);
+    return 0;
+}

@@ -176,23 +176,27 @@ static void log_cb(void *arg)
 
 START_TEST(sleeps_and_timers_fire_in_deadline_order)
 {
+    /* Deadlines 40 ms apart: a fiber woken by its deadline runs after the
+     * callbacks of the same iteration, so two deadlines must not fall in
+     * one iteration even under valgrind, whose first iteration (making
+     * three stacks) can take tens of milliseconds. */
     nseq = 0;
     weft_loop *loop = weft_loop_new();
-    weft_go(loop, sleeper, (void *)30);
-    weft_go(loop, sleeper, (void *)10);
-    weft_go(loop, sleeper, (void *)20);
-    ck_assert_ptr_nonnull(weft_call_later(loop, 25, log_cb, (void *)25));
-    ck_assert_ptr_nonnull(weft_call_later(loop, 5, log_cb, (void *)5));
-    weft_timer *never = weft_call_later(loop, 15, log_cb, (void *)15);
+    weft_go(loop, sleeper, (void *)200);
+    weft_go(loop, sleeper, (void *)80);
+    weft_go(loop, sleeper, (void *)120);
+    ck_assert_ptr_nonnull(weft_call_later(loop, 160, log_cb, (void *)160));
+    ck_assert_ptr_nonnull(weft_call_later(loop, 40, log_cb, (void *)40));
+    weft_timer *never = weft_call_later(loop, 100, log_cb, (void *)100);
     ck_assert_int_eq(weft_timer_cancel(never), 0);
     int64_t t0 = now_ms();
     ck_assert_int_eq(weft_loop_run(loop), 0);
     int64_t took = now_ms() - t0;
-    int want[] = {5, 10, 20, 25, 30};
+    int want[] = {40, 80, 120, 160, 200};
     ck_assert_int_eq(nseq, 5);
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(seq[i], want[i]);
-    ck_assert_int_ge(took, 29);
+    ck_assert_int_ge(took, 199);
     weft_loop_free(loop);
 }
 END_TEST

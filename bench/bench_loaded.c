@@ -55,8 +55,8 @@ static void load_start(struct load *l)
             perror("socketpair");
             exit(1);
         }
-        l->fs[i] = weft_spawn(NULL, parked_reader,
-                              (void *)(intptr_t)l->sp[i][0]);
+        l->fs[i] =
+            weft_spawn(NULL, parked_reader, (void *)(intptr_t)l->sp[i][0]);
     }
     for (long i = nparked; i < l->n; i++)
         l->fs[i] = weft_spawn(NULL, sleeper, NULL);
@@ -248,8 +248,8 @@ int main(void)
         return 1;
     }
     char cond[64];
-    snprintf(cond, sizeof cond, "%ld parked on sockets, %ld asleep",
-             nparked, nasleep);
+    snprintf(cond, sizeof cond, "%ld parked on sockets, %ld asleep", nparked,
+             nasleep);
     printf("# inside weft_run, pinned to CPU 0, medians of %d interleaved "
            "rounds; idle, then loaded: %s\n",
            ROUNDS, cond);
@@ -268,13 +268,11 @@ int main(void)
     bench_line("spawn_await_release_loaded", m[1][2], "ns");
     bench_line("fd_ready_noticed_while_yielding_loaded", io, "us");
 
-    printf("\n# targets (issue 11), measured in this run (loaded: %s)\n",
-           cond);
+    printf("\n# targets (issue 11), measured in this run (loaded: %s)\n", cond);
     bench_target("yield round trip, loaded (ns)", m[1][0], "<=", 25);
     bench_target("chan ping-pong, loaded (ns)", m[1][1], "<=", 50);
     bench_target("spawn+await+release, idle (ns)", m[0][2], "<=", 60);
     bench_target("spawn+await+release, loaded (ns)", m[1][2], "<=", 80);
-    bench_target("fd noticed while fibers yield, loaded (us)", io, "<=",
-                 1000);
+    bench_target("fd noticed while fibers yield, loaded (us)", io, "<=", 1000);
     return 0;
 }

@@ -117,19 +117,24 @@ static void fiber_finish(struct weft__fiber *f, void *result)
     weft__free(f, sizeof *f);
 }
 
+bool weft__fiber_make_coro(struct weft__fiber *f)
+{
+    weft_spawn_opts o = {.stack_size = f->stack_size,
+                         .name = f->name[0] ? f->name : NULL};
+    f->co = weft_coro_new(fiber_main, f, &o);
+    if (f->co == NULL)
+        return false;
+    if (WEFT_UNLIKELY(f->loop->debug))
+        weft__debug_paint_stack(f);
+    return true;
+}
+
 void weft__fiber_run(struct weft__fiber *f)
 {
     struct weft_loop *loop = f->loop;
-    if (WEFT_UNLIKELY(f->co == NULL)) {
-        weft_spawn_opts o = {.stack_size = f->stack_size,
-                             .name = f->name[0] ? f->name : NULL};
-        f->co = weft_coro_new(fiber_main, f, &o);
-        if (f->co == NULL) {
-            fiber_finish(f, WEFT_ERR_PTR(-ENOMEM));
-            return;
-        }
-        if (WEFT_UNLIKELY(loop->debug))
-            weft__debug_paint_stack(f);
+    if (WEFT_UNLIKELY(f->co == NULL) && !weft__fiber_make_coro(f)) {
+        fiber_finish(f, WEFT_ERR_PTR(-ENOMEM));
+        return;
     }
     f->state = WEFT__FIBER_RUNNING;
     loop->current = f;

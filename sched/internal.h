@@ -242,6 +242,9 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
                                     bool with_future, weft_future *fut);
 /* Runs f until it parks or returns (loop thread, outside fibers). */
 void weft__fiber_run(struct weft__fiber *f);
+/* Gives a fiber that never ran its coroutine (and stack); false on
+ * ENOMEM (the loop then finishes it with -ENOMEM). */
+__attribute__((noinline)) bool weft__fiber_make_coro(struct weft__fiber *f);
 
 /* ---- callbacks: a ring of (cb, arg) ---- */
 struct weft__call {
@@ -510,7 +513,9 @@ weft__switch_away(struct weft__fiber *f)
         loop->nran++;
         return;
     }
-    if (next != NULL && next->co != NULL) {
+    /* A fiber that never ran gets its stack here, so that it starts by a
+     * switch too (its coroutine returns to the loop when it ends). */
+    if (next != NULL && (next->co != NULL || weft__fiber_make_coro(next))) {
         loop->batch = next->next;
         next->state = WEFT__FIBER_RUNNING;
         loop->current = next;
@@ -518,7 +523,7 @@ weft__switch_away(struct weft__fiber *f)
         weft__coro_transfer(f->co, next->co);
         return;
     }
-    weft_coro_yield(); /* to the loop: it starts new fibers itself */
+    weft_coro_yield(); /* to the loop */
 }
 
 static inline void weft__clear_wait(struct weft__fiber *f)

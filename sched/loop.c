@@ -348,8 +348,8 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     loop->now_valid = false; /* a new iteration, a new reading */
     bool poll = timeout != 0 || loop->embedded;
     if (!poll && loop->nfdwait > 0)
-        poll = !ready ||
-               weft__loop_now(loop) - loop->last_poll >= WEFT__POLL_NS;
+        poll =
+            !ready || weft__loop_now(loop) - loop->last_poll >= WEFT__POLL_NS;
     if (poll) {
         weft__poller_wait(&loop->poller, timeout, weft__fd_ready, loop);
         if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)

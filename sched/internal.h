@@ -244,7 +244,13 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
 void weft__fiber_run(struct weft__fiber *f);
 /* Gives a fiber that never ran its coroutine (and stack); false on
  * ENOMEM (the loop then finishes it with -ENOMEM). */
-__attribute__((noinline)) bool weft__fiber_make_coro(struct weft__fiber *f);
+bool weft__fiber_make_coro(struct weft__fiber *f);
+/* The running fiber f hands over to next, the head of the batch, which
+ * never ran: makes its coroutine and switches to it (its coroutine
+ * returns to the loop when it ends). True once f runs again; false, with
+ * nothing done, on ENOMEM. */
+__attribute__((noinline, cold)) bool
+weft__fiber_start_from(struct weft__fiber *f, struct weft__fiber *next);
 
 /* ---- callbacks: a ring of (cb, arg) ---- */
 struct weft__call {
@@ -479,7 +485,8 @@ const char *weft__fiber_name(const struct weft__fiber *f, char *buf);
 /* True when a fiber may start the next batch itself, without a trip
  * through the loop: no callback or cross-thread call is queued, the loop
  * is not stopping, closing, embedded or debugging (in debug mode the loop
- * runs each fiber itself, to time it), and its visit is not due. */
+ * runs each fiber itself, to time it), and its visit is not due (it is
+ * never due while no timer is armed and no fiber waits on the kernel). */
 static inline bool weft__may_refill(struct weft_loop *loop)
 {
     return (loop->calls_len |
@@ -487,7 +494,8 @@ static inline bool weft__may_refill(struct weft_loop *loop)
             loop->modes |
             (size_t)atomic_load_explicit(&loop->stop, memory_order_relaxed)) ==
                0 &&
-           loop->nran - loop->visit_nran < WEFT__RUNS_PER_VISIT;
+           ((loop->nheap | loop->nfdwait | loop->nemfile) == 0 ||
+            loop->nran - loop->visit_nran < WEFT__RUNS_PER_VISIT);
 }
 
 /* The running fiber f has queued or parked itself: switch to the next
@@ -513,9 +521,7 @@ weft__switch_away(struct weft__fiber *f)
         loop->nran++;
         return;
     }
-    /* A fiber that never ran gets its stack here, so that it starts by a
-     * switch too (its coroutine returns to the loop when it ends). */
-    if (next != NULL && (next->co != NULL || weft__fiber_make_coro(next))) {
+    if (next != NULL && next->co != NULL) {
         loop->batch = next->next;
         next->state = WEFT__FIBER_RUNNING;
         loop->current = next;
@@ -523,6 +529,9 @@ weft__switch_away(struct weft__fiber *f)
         weft__coro_transfer(f->co, next->co);
         return;
     }
+    /* A fiber that never ran starts by a switch too (out of line). */
+    if (next != NULL && weft__fiber_start_from(f, next))
+        return;
     weft_coro_yield(); /* to the loop */
 }
 

@@ -313,8 +313,10 @@ static void server_stop(pid_t pid)
 
 static void on_signal(int sig)
 {
-    if (server_pid > 0)
+    if (server_pid > 0) {
         kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -635,6 +635,8 @@ int main(void)
         bench_line(name, ratio[z][1], "x");
         snprintf(name, sizeof name, "echo_%d_weft/threads_roundtrips", nc);
         bench_line(name, ratio[z][2], "x");
+        snprintf(name, sizeof name, "echo_%d_weft/threads_cpu", nc);
+        bench_line(name, ratio_median(cpu[WEFT], cpu[THREADS], rounds), "x");
     }
 
     printf("\n# targets (issue 11), measured in this run (loopback, server "

@@ -230,9 +230,22 @@ static void run_threads(int lfd)
                 usleep(1000);
             continue;
         }
+        /* Out of threads for now (other processes hold them): retry for
+         * up to a second, then drop the connection (the generator says
+         * so). */
         pthread_t t;
-        if (pthread_create(&t, &a, thread_echo, (void *)(intptr_t)fd) != 0)
-            close(fd); /* the warm-up notices the connection is gone */
+        int rc = 0;
+        for (int i = 0; i < 1000; i++) {
+            rc = pthread_create(&t, &a, thread_echo, (void *)(intptr_t)fd);
+            if (rc != EAGAIN)
+                break;
+            usleep(1000);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "bench_echo: threads server: pthread_create: %s\n",
+                    strerror(rc));
+            close(fd);
+        }
     }
 }
 
@@ -355,6 +368,14 @@ struct conn {
 
 static const char msg[MSG] = "weft echo benchmark: 64 bytes of payload....";
 
+/* Why the last round failed. */
+static char why[160];
+
+static void failed(const char *what, int err)
+{
+    snprintf(why, sizeof why, "%s: %s", what, err ? strerror(err) : "");
+}
+
 static bool gen_send(struct conn *c)
 {
     return send(c->fd, msg, MSG, MSG_NOSIGNAL) == MSG;
@@ -375,8 +396,12 @@ static long gen_run(int ep, struct conn *cs, int nc, uint64_t until_ns,
         uint64_t now = bench_now_ns();
         if (now >= until_ns && (!all_echoed || echoed == nc))
             return rts;
-        if (now >= give_up)
+        if (now >= give_up) {
+            snprintf(why, sizeof why,
+                     "%d of %d connections had no echo in 10 s", nc - echoed,
+                     nc);
             return -1;
+        }
         int n = epoll_wait(ep, evs, 1024, 10);
         if (n < 0 && errno == EINTR)
             continue;
@@ -387,8 +412,11 @@ static long gen_run(int ep, struct conn *cs, int nc, uint64_t until_ns,
             ssize_t r = recv(c->fd, buf, (size_t)(MSG - c->got), 0);
             if (r < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
-            if (r <= 0)
+            if (r <= 0) {
+                failed(r ? "recv" : "recv: the server closed a connection",
+                       r ? errno : 0);
                 return -1;
+            }
             if ((c->got += (int)r) < MSG)
                 continue;
             c->got = 0;
@@ -397,8 +425,10 @@ static long gen_run(int ep, struct conn *cs, int nc, uint64_t until_ns,
                 c->echoed = true;
                 echoed++;
             }
-            if (!gen_send(c))
+            if (!gen_send(c)) {
+                failed("send", errno);
                 return -1;
+            }
         }
     }
 }
@@ -465,6 +495,7 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
         struct linger lg = {1, 0};
         if (fd < 0) {
+            failed("socket", errno);
             ok = false;
             break;
         }
@@ -479,11 +510,14 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) ||
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) ||
             fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
-            epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+            epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            failed("connect", errno);
             ok = false;
+        }
     }
     for (int i = 0; ok && i < nc; i++)
-        ok = gen_send(&cs[i]);
+        if (!(ok = gen_send(&cs[i])))
+            failed("send", errno);
     /* Warm-up: at least 200 ms (100 in quick mode), every connection
      * echoed at least once. */
     if (ok)
@@ -498,6 +532,8 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
         double c1 = server_cpu_ns(pid), b1 = cpu_busy_ns(0);
         double m1 = self_cpu_ns(), g1 = cpu_busy_ns(1);
         ok = rts > 0;
+        if (rts == 0)
+            failed("no round trip in the measured time", 0);
         if (ok) {
             double wall = (double)(t1 - t0);
             out->rps = (double)rts * 1e9 / wall;
@@ -570,14 +606,22 @@ int main(void)
             continue;
         }
         done[z] = true;
+        /* A failed round is tried once more before the size is skipped
+         * (other processes may hold the threads or memory it needs). */
         for (int r = 0; r < rounds && done[z]; r++)
-            for (int k = 0; k < NSERVERS && done[z]; k++)
-                if (!echo_round(k, nc, secs, &s[z][k][r])) {
-                    printf("# %d connections skipped: the %s server "
-                           "failed\n",
-                           nc, server_name[k]);
-                    done[z] = false;
-                }
+            for (int k = 0; k < NSERVERS && done[z]; k++) {
+                if (echo_round(k, nc, secs, &s[z][k][r]))
+                    continue;
+                printf("# a %s round with %d connections failed (%s): once "
+                       "more\n",
+                       server_name[k], nc, why);
+                if (echo_round(k, nc, secs, &s[z][k][r]))
+                    continue;
+                printf("# %d connections skipped: the %s server failed "
+                       "twice (%s)\n",
+                       nc, server_name[k], why);
+                done[z] = false;
+            }
     }
 
     double ratio[NSIZES][3];

@@ -6,9 +6,9 @@
  * finish. Timed: spawn + park, wake + finish, total; RSS per fiber at the
  * peak (/proc/self/statm, every fiber parked).
  *
- * Beside it, in the same process and right before each weft round, the
- * floor of any design with one stack per fiber: N separate mappings the
- * size of a default weft stack and its guard, one page of each touched.
+ * Beside it, in the same process, rounds interleaved, the floor of any
+ * design with one stack per fiber: N separate mappings the size of a
+ * default weft stack and its guard, one page of each touched.
  *
  * WEFT_BENCH_SCALE_MAX caps N (default 1,000,000); WEFT_BENCH_QUICK=1
  * stops at 100,000.
@@ -160,15 +160,22 @@ int main(void)
         long n = sizes[k];
         if (n > max)
             break;
-        /* Small sizes: medians of a few rounds; 1M: one (a few seconds). */
-        int rounds = n <= 10000 ? 7 : n <= 100000 ? 3 : 1;
-        double fl[7], tot[7], sp[7], wf[7];
+        /* Medians of a few rounds (1M: two, a few seconds each), in the
+         * order floor, weft, weft, floor, ...: the first touch of memory
+         * the process has not used yet costs more, and much more on some
+         * hosts (a VM whose guest memory the host has not backed yet), so
+         * neither side may always come first. */
+        int rounds = n <= 10000 ? 8 : n <= 100000 ? 4 : 2;
+        double fl[8], tot[8], sp[8], wf[8];
         long rss = 0;
         for (int r = 0; r < rounds; r++) {
-            fl[r] = floor_round(n);
+            if (r % 2 == 0)
+                fl[r] = floor_round(n);
             tot[r] = scale_round(n, &rss);
             sp[r] = sc.spawn_park_s;
             wf[r] = sc.wake_finish_s;
+            if (r % 2 == 1)
+                fl[r] = floor_round(n);
         }
         double m_fl = bench_median(fl, rounds);
         double m_tot = bench_median(tot, rounds);

@@ -119,7 +119,7 @@ void weft__stack_force_guard(int mode)
  *
  * Stacks are carved from slabs: one mapping of up to WEFT__SLAB_SLOTS
  * stacks of one size, each [guard][usable], so a million stacks cost some
- * 30,000 mmap and munmap calls, not a million of each. Unmapping a stack
+ * 16,000 mmap and munmap calls, not a million of each. Unmapping a stack
  * in the middle of a mapping splits it and flushes the TLB: with one
  * mapping per stack, finishing a million fibers spent more time in munmap
  * than in anything else (bench_scale). A slot gets its guard when it is
@@ -134,7 +134,7 @@ void weft__stack_force_guard(int mode)
  * the per-thread pools of coro.c, and a stack may be freed by a thread
  * other than the one that mapped it. */
 
-#define WEFT__SLAB_BYTES (4u << 20) /* target mapping size */
+#define WEFT__SLAB_BYTES (8u << 20) /* target mapping size */
 #define WEFT__SLAB_SLOTS 64
 #define WEFT__SLAB_DIRTY 256
 
@@ -144,12 +144,13 @@ struct weft__slab {
     struct weft__slab *next, *prev; /* its class's list of slabs with room */
     struct weft__slab *next_all, *prev_all; /* every slab (leak checkers) */
     struct weft__slab_class *cls;
-    unsigned nslots, nlive, nused;   /* slots [0, nused) have their guard */
-    unsigned nfree;                  /* entries in free[] */
-    unsigned nmprotect;              /* slots guarded by mprotect */
-    uint8_t free[WEFT__SLAB_SLOTS];  /* freed slots, LIFO */
-    uint8_t dirty[WEFT__SLAB_SLOTS]; /* freed with its pages */
-    uint8_t guard[WEFT__SLAB_SLOTS]; /* enum weft__guard per slot */
+    unsigned nslots, nlive, nused; /* slots [0, nused) have their guard */
+    /* Bit i for slot i. Kept small: a slab header is the only memory a
+     * stack costs beyond its pages (about 2 bytes a stack). */
+    uint64_t free;     /* freed slots (guarded, ready) */
+    uint64_t dirty;    /* ... of which freed with their pages */
+    uint64_t mprotect; /* slots guarded by mprotect */
+    uint64_t canary;   /* slots with no guard: a canary */
 };
 
 struct weft__slab_class {
@@ -203,7 +204,7 @@ static void avail_del(struct weft__slab *sl)
 
 static bool slab_has_room(const struct weft__slab *sl)
 {
-    return sl->nfree > 0 || sl->nused < sl->nslots;
+    return sl->free != 0 || sl->nused < sl->nslots;
 }
 
 /* A new slab for stride-byte slots, on the class's list; NULL: ENOMEM. */
@@ -241,8 +242,9 @@ static struct weft__slab *slab_new(struct weft__slab_class *c)
     return sl;
 }
 
-/* Guards slot i of sl, the first time it is handed out. */
-static unsigned slot_guard(struct weft__slab *sl, char *map)
+/* Guards the slot at map, the first time it is handed out; returns the
+ * enum weft__guard it got. */
+static unsigned slot_guard(char *map)
 {
     size_t gs = weft__guard_size();
     unsigned g = (unsigned)guard_mode;
@@ -254,13 +256,11 @@ static unsigned slot_guard(struct weft__slab *sl, char *map)
         if (2 * atomic_load_explicit(&mprotect_stacks, memory_order_relaxed) +
                     2 <
                 map_budget &&
-            mprotect(map, gs, PROT_NONE) == 0) {
+            mprotect(map, gs, PROT_NONE) == 0)
             atomic_fetch_add_explicit(&mprotect_stacks, 1,
                                       memory_order_relaxed);
-            sl->nmprotect++;
-        } else {
+        else
             g = WEFT__GUARD_CANARY;
-        }
     }
     return g;
 }
@@ -284,22 +284,31 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
         return -ENOMEM;
     }
     unsigned i;
-    if (sl->nfree > 0) {
-        i = sl->free[--sl->nfree];
-        if (sl->dirty[i]) {
-            sl->dirty[i] = 0;
+    if (sl->free != 0) {
+        /* A slot with its pages first: no page faults. */
+        uint64_t pick = sl->dirty ? sl->dirty : sl->free;
+        i = 63u - (unsigned)__builtin_clzll(pick);
+        sl->free &= ~(1ull << i);
+        if (sl->dirty & 1ull << i) {
+            sl->dirty &= ~(1ull << i);
             slab_ndirty--;
         }
     } else {
         i = sl->nused++;
-        sl->guard[i] = (uint8_t)slot_guard(sl, sl->base + i * stride);
+        unsigned g = slot_guard(sl->base + i * stride);
+        if (g == WEFT__GUARD_MPROTECT)
+            sl->mprotect |= 1ull << i;
+        else if (g == WEFT__GUARD_CANARY)
+            sl->canary |= 1ull << i;
     }
     sl->nlive++;
     if (!slab_has_room(sl))
         avail_del(sl);
     s->map = sl->base + i * stride;
     s->map_size = stride;
-    s->guard = sl->guard[i];
+    s->guard = sl->canary & 1ull << i     ? WEFT__GUARD_CANARY
+               : sl->mprotect & 1ull << i ? WEFT__GUARD_MPROTECT
+                                          : WEFT__GUARD_MADVISE;
     s->slab = sl;
     pthread_mutex_unlock(&slab_lock);
 
@@ -329,9 +338,9 @@ static void slab_free(struct weft__slab *sl)
         slab_all = sl->next_all;
     if (sl->next_all)
         sl->next_all->prev_all = sl->prev_all;
-    for (unsigned k = 0; k < sl->nfree; k++)
-        slab_ndirty -= sl->dirty[sl->free[k]];
-    atomic_fetch_sub_explicit(&mprotect_stacks, sl->nmprotect,
+    slab_ndirty -= (unsigned)__builtin_popcountll(sl->dirty);
+    atomic_fetch_sub_explicit(&mprotect_stacks,
+                              (unsigned)__builtin_popcountll(sl->mprotect),
                               memory_order_relaxed);
     pthread_mutex_unlock(&slab_lock);
     munmap(sl->base, sl->nslots * sl->stride);
@@ -345,9 +354,10 @@ static void slot_put(struct weft__slab *sl, unsigned i, bool dirty)
     sl->nlive--;
     if (!slab_has_room(sl))
         avail_add(sl);
-    sl->dirty[i] = dirty;
+    if (dirty)
+        sl->dirty |= 1ull << i;
     slab_ndirty += dirty;
-    sl->free[sl->nfree++] = (uint8_t)i;
+    sl->free |= 1ull << i;
 }
 
 void weft__stack_unmap(struct weft__stack *s)

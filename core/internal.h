@@ -97,12 +97,13 @@ enum weft__guard {
     WEFT__GUARD_CANARY,   /* kernel refused: canary checked at each switch */
 };
 
-/* One mapping: [guard][stack ........ top]. */
+/* One slot of a slab (stack.c): [guard][stack ........ top]. */
 struct weft__stack {
-    char *map;            /* lowest address; the guard starts here */
-    size_t map_size;      /* whole mapping, guard included */
-    unsigned guard;       /* enum weft__guard */
-    unsigned valgrind_id; /* VALGRIND_STACK_REGISTER id, 0 if none */
+    char *map;               /* lowest address; the guard starts here */
+    size_t map_size;         /* whole slot, guard included */
+    unsigned guard;          /* enum weft__guard */
+    unsigned valgrind_id;    /* VALGRIND_STACK_REGISTER id, 0 if none */
+    struct weft__slab *slab; /* the mapping it was carved from (stack.c) */
 };
 
 #define WEFT__CANARY 0x5745465443414e59ull /* "WEFTCANY" */
@@ -125,7 +126,8 @@ static inline size_t weft__guard_size(void)
 /* The guard new stacks get (probed once); tests may force a weaker one. */
 int weft__stack_guard_mode(void);
 void weft__stack_force_guard(int mode);
-/* Maps a stack with usable bytes above its guard. 0 or -ENOMEM. */
+/* Maps a stack with usable bytes above its guard, from a slab. 0 or
+ * -ENOMEM. Unmap gives it back to its slab (any thread). */
 int weft__stack_map(struct weft__stack *s, size_t usable);
 void weft__stack_unmap(struct weft__stack *s);
 /* Lowest usable address (just above the guard). */

@@ -384,6 +384,10 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     loop->batch = f;
     while ((f = loop->batch) != NULL) {
         loop->batch = f->next;
+        /* The next fiber's coroutine header, at the top of its stack: with
+         * many fibers, a cache and TLB miss at its resume otherwise. */
+        if (f->next != NULL)
+            __builtin_prefetch(f->next->co, 1);
         weft__fiber_run(f);
     }
     return ran + (int)(loop->nran - nran);

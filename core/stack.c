@@ -166,6 +166,22 @@ static unsigned slab_ndirty; /* dirty free slots, all slabs */
  * its stacks, in memory leak checkers do not scan. */
 static struct weft__slab *slab_all;
 
+/* A child forked while another thread held slab_lock would deadlock at
+ * its first new stack: fork waits for the lock to be free. */
+static void slab_lock_take(void)
+{
+    pthread_mutex_lock(&slab_lock);
+}
+static void slab_lock_give(void)
+{
+    pthread_mutex_unlock(&slab_lock);
+}
+static pthread_once_t slab_atfork_once = PTHREAD_ONCE_INIT;
+static void slab_atfork(void)
+{
+    pthread_atfork(slab_lock_take, slab_lock_give, slab_lock_give);
+}
+
 static struct weft__slab_class *slab_class(size_t stride)
 {
     struct weft__slab_class *c;
@@ -273,6 +289,7 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
 {
     size_t stride = usable + weft__guard_size();
     pthread_once(&probe_once, probe_guard);
+    pthread_once(&slab_atfork_once, slab_atfork);
 
     pthread_mutex_lock(&slab_lock);
     struct weft__slab_class *c = slab_class(stride);

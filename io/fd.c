@@ -74,7 +74,7 @@ static struct weft__fdent *fdent(struct weft_loop *loop, int fd, int *err)
  * it again (EEXIST is fine). */
 static void forget(struct weft__fdent *e)
 {
-    e->reg = false;
+    e->reg = 0;
     e->ready = 0;
     e->kind = WEFT__FD_UNKNOWN;
     e->nonblock = false;
@@ -134,14 +134,14 @@ void weft__fd_check(struct weft_loop *loop)
         i = e->check_next;
         e->checking = false;
         e->check_next = 0;
-        if (e->waiters.head == NULL || e->proven || !e->reg)
+        if (e->waiters.head == NULL || e->proven || e->reg == 0)
             continue; /* nothing to check, or a report came */
         if (now - e->since < WEFT__FD_CHECK_NS) {
             check_push(loop, e, fd); /* a wait begun since it was queued */
             continue;
         }
         e->proven = true;
-        int rc = weft__poller_check(&loop->poller, fd);
+        int rc = weft__poller_check(&loop->poller, fd, e->reg);
         if (rc > 0) { /* a new file under the number */
             e->ready = 0;
             e->kind = WEFT__FD_UNKNOWN;
@@ -316,15 +316,24 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again)
         return rc;
     if (again) /* the caller's EAGAIN is newer than any edge remembered */
         e->ready &= (unsigned char)~events;
-    if (!e->reg) {
-        rc = weft__poller_add(&loop->poller, fd);
-        if (rc == -EPERM) /* a regular file: always ready */
-            return (int)events;
-        if (rc < 0)
+    if ((e->reg & events) != events) {
+        /* A first wait, or the first for this direction. */
+        unsigned want = e->reg | events;
+        rc = e->reg ? weft__poller_check(&loop->poller, fd, want)
+                    : weft__poller_add(&loop->poller, fd, want);
+        if (rc < 0) {
+            forget(e);
+            if (rc == -EPERM) /* a regular file: always ready */
+                return (int)events;
             return rc;
+        }
         /* The registration reports what is ready now. */
-        e->reg = true;
-        e->ready = 0;
+        if (rc > 0) /* a new file under the number */
+            forget(e);
+        if (e->reg == 0)
+            e->ready = 0;
+        e->ready &= (unsigned char)~events;
+        e->reg = (unsigned char)want;
         e->proven = true;
     } else if (e->ready & events) {
         return e->ready & (int)events; /* an edge not yet used: retry */
@@ -423,7 +432,7 @@ void weft__fd_read_done(int fd, bool waited, bool short_read)
      * or a tty, which return one message or line at a time. Should a
      * stream keep data back after all (an AF_UNIX stream with
      * credentials, TCP urgent data), the check gets the wait going. */
-    if (!short_read || !e->reg || (e->ready & WEFT__POLL_HUP))
+    if (!short_read || !(e->reg & WEFT__POLL_IN) || (e->ready & WEFT__POLL_HUP))
         return;
     if (e->kind == WEFT__FD_UNKNOWN)
         e->kind = learn_kind(fd);
@@ -496,7 +505,7 @@ int weft_close(int fd)
             struct weft__fiber *f;
             while ((f = weft__waitq_pop(&e->waiters)) != NULL)
                 weft__wake(f, -EBADF);
-            if (e->reg)
+            if (e->reg != 0)
                 weft__poller_del(&loop->poller, fd);
             forget(e);
             e->wait_first = false;

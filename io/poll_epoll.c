@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The epoll backend (Linux). An fd is registered once, edge-triggered
- * (EPOLLET) for input, output and the peer's half-close: no epoll_ctl per
- * wait. EPOLL_CTL_ADD and EPOLL_CTL_MOD both report the fd's present
- * readiness, so a registration (or a check of one) never misses an edge
- * that came before it.
+ * (EPOLLET), and changed only to add a direction: no epoll_ctl per wait.
+ * EPOLL_CTL_ADD and EPOLL_CTL_MOD both report the fd's present readiness, so a
+ * registration (or a check of one) never misses an edge that came before it.
  *
  * Cross-thread wake: an eventfd, written only on the 0->1 edge of
  * wake_pending. Embedding: a timerfd makes the epoll fd itself readable
@@ -83,30 +82,34 @@ void weft__poller_close(struct weft__poller *p)
     p->events = NULL;
 }
 
-/* ET for both directions: a waiting writer is not woken by a peer's
- * half-close (RDHUP reports once, as an edge, and only readers want it),
- * so it costs nothing while the peer does not read. */
-#define INTEREST (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-
-static int ctl(struct weft__poller *p, int op, int fd)
+/* Edge-triggered. A peer's half-close (RDHUP) is asked for with input
+ * only: it is news for readers, and as an edge it reports once, so a
+ * waiting writer costs nothing while the peer does not read. Output is
+ * asked for only once a writer has had to wait: on an AF_UNIX socket each
+ * read by the peer would otherwise report an edge nobody waits for. */
+static int ctl(struct weft__poller *p, int op, int fd, unsigned events)
 {
-    struct epoll_event ev = {.events = INTEREST, .data.u64 = (uint64_t)fd};
+    struct epoll_event ev = {.events = EPOLLET, .data.u64 = (uint64_t)fd};
+    if (events & WEFT__POLL_IN)
+        ev.events |= EPOLLIN | EPOLLRDHUP;
+    if (events & WEFT__POLL_OUT)
+        ev.events |= EPOLLOUT;
     return epoll_ctl(p->fd, op, fd, &ev) == 0 ? 0 : -errno;
 }
 
-int weft__poller_add(struct weft__poller *p, int fd)
+int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
 {
-    int rc = ctl(p, EPOLL_CTL_ADD, fd);
+    int rc = ctl(p, EPOLL_CTL_ADD, fd, events);
     if (rc == -EEXIST)
-        rc = ctl(p, EPOLL_CTL_MOD, fd);
+        rc = ctl(p, EPOLL_CTL_MOD, fd, events);
     return rc; /* EPERM: a regular file; EBADF: not open */
 }
 
-int weft__poller_check(struct weft__poller *p, int fd)
+int weft__poller_check(struct weft__poller *p, int fd, unsigned events)
 {
-    int rc = ctl(p, EPOLL_CTL_MOD, fd);
+    int rc = ctl(p, EPOLL_CTL_MOD, fd, events);
     if (rc == -ENOENT) { /* closed and the number reused: a new file */
-        rc = ctl(p, EPOLL_CTL_ADD, fd);
+        rc = ctl(p, EPOLL_CTL_ADD, fd, events);
         if (rc == 0)
             rc = 1;
     }

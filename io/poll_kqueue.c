@@ -6,8 +6,9 @@
  * Written against kqueue(2) and kevent(2); it has not been run on these
  * Linux machines, only type-checked against FreeBSD's declarations
  * (`make check-kqueue`; README, "Platforms"). An fd is registered once
- * for its life, EV_CLEAR (edge-triggered) on both filters (EVFILT_READ,
- * EVFILT_WRITE), with one kevent() call with EV_RECEIPT, so each change
+ * for its life, EV_CLEAR (edge-triggered), a filter (EVFILT_READ,
+ * EVFILT_WRITE) once some fiber has waited for that direction, with one
+ * kevent() call with EV_RECEIPT, so each change
  * answers for itself: an fd that cannot be watched fails at once, as on
  * epoll, instead of surfacing later where nobody can tell whose it was.
  * EV_ADD of a knote reports the fd's present state, as epoll's ADD and
@@ -114,7 +115,7 @@ static int apply(struct weft__poller *p, struct kevent *ch, int n)
     return 0;
 }
 
-int weft__poller_add(struct weft__poller *p, int fd)
+int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -122,16 +123,21 @@ int weft__poller_add(struct weft__poller *p, int fd)
     if (S_ISREG(st.st_mode))
         return -EPERM; /* always ready, as epoll says */
     struct kevent ch[2];
-    EV_SET(&ch[0], (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL);
-    EV_SET(&ch[1], (uintptr_t)fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, NULL);
-    return apply(p, ch, 2);
+    int n = 0;
+    if (events & WEFT__POLL_IN)
+        EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0,
+               NULL);
+    if (events & WEFT__POLL_OUT)
+        EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
+               NULL);
+    return apply(p, ch, n);
 }
 
-int weft__poller_check(struct weft__poller *p, int fd)
+int weft__poller_check(struct weft__poller *p, int fd, unsigned events)
 {
     /* EV_ADD creates the knotes of a new file or updates ours, and
      * reports the present state either way. */
-    return weft__poller_add(p, fd);
+    return weft__poller_add(p, fd, events);
 }
 
 void weft__poller_del(struct weft__poller *p, int fd)

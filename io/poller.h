@@ -6,10 +6,10 @@
  * chosen by `uname -s` or `make POLLER=epoll|kqueue`.
  *
  * Interest is edge-triggered and registered once for an fd's life
- * (weft__poller_add), for reading and writing both: a report says the fd
- * became ready since the last one. The kernel drops a registration with
- * the file, so after a plain close() and the reuse of the number the
- * caller's "registered" is stale: weft__poller_check re-registers if
+ * (weft__poller_add), a direction once something has waited for it: a
+ * report says the fd became ready since the last one. The kernel drops a
+ * registration with the file, so after a plain close() and the reuse of the
+ * number the caller's "registered" is stale: weft__poller_check re-registers if
  * needed and reports the fd's present readiness again.
  *
  * Everything here is called on the loop's thread, except
@@ -42,18 +42,20 @@ typedef void weft__poller_cb(void *ctx, int fd, unsigned events);
 /* Opens the backend. 0 or -errno. */
 int weft__poller_init(struct weft__poller *p);
 void weft__poller_close(struct weft__poller *p);
-/* Registers fd, edge-triggered, for reading and writing: a report comes
- * now if it is ready, and then each time it becomes ready again. An fd
- * registered already is kept (and reports its readiness again). 0 or
+/* Registers fd, edge-triggered, for events (WEFT__POLL_IN/OUT; the caller
+ * only ever adds to what it asked before): a report comes now if it is
+ * ready, and then each time it becomes ready again. An fd registered
+ * already is kept (and reports its readiness again). 0 or
  * -errno (-EBADF, -EPERM for a regular file, which is always ready).
  * Reports may be spurious (an fd reused after a plain close, an error):
  * callers retry their syscall. */
-int weft__poller_add(struct weft__poller *p, int fd);
-/* For an fd the caller believes registered: makes sure it is (the number
- * may name a new file) and reports its present readiness again. 0, 1 if
+int weft__poller_add(struct weft__poller *p, int fd, unsigned events);
+/* For an fd the caller believes registered: makes sure it is, for events
+ * (the number may name a new file, or a direction be new), and reports
+ * its present readiness again. 0, 1 if
  * it had to register a new file (where the backend can tell), or -errno
  * as weft__poller_add. */
-int weft__poller_check(struct weft__poller *p, int fd);
+int weft__poller_check(struct weft__poller *p, int fd, unsigned events);
 /* Forgets fd (before it is closed). Never fails. */
 void weft__poller_del(struct weft__poller *p, int fd);
 /* Waits up to timeout_ns (< 0: forever; 0: just look) and reports ready

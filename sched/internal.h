@@ -277,7 +277,8 @@ struct weft__fdent {
     unsigned char ready;        /* WEFT__POLL_IN/OUT reported since the
                                    last EAGAIN, HUP since registration */
     unsigned char kind;         /* WEFT__FD_UNKNOWN, _STREAM, _OTHER */
-    bool reg;                   /* registered with the poller */
+    unsigned char reg;          /* WEFT__POLL_IN/OUT registered with the
+                                   poller (0: not registered) */
     bool proven;                /* the registration reported, or was made
                                    or checked, during the current wait */
     bool checking;              /* on the loop's check list */

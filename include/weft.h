@@ -412,7 +412,10 @@ WEFT_API int weft_timer_cancel(weft_timer *t);
 /* ---- IO: fibers suspend, plain threads block ----
  * Descriptors are switched to non-blocking on first use by a fiber. A
  * descriptor a fiber waited on is best closed with weft_close, which
- * wakes its waiters; a plain close() is safe too. Writes never raise
+ * wakes its waiters; a plain close() is safe too (each descriptor is
+ * registered with the kernel once: if its number comes back for a new
+ * one, the first wait on that may take up to 15 ms longer, while the loop
+ * finds the registration gone). Writes never raise
  * SIGPIPE on sockets (MSG_NOSIGNAL); for pipes, the first fiber write
  * sets SIGPIPE to SIG_IGN if it was SIG_DFL, so -EPIPE is returned. */
 

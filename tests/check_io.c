@@ -920,6 +920,67 @@ START_TEST(an_edge_reported_while_nobody_waits_is_not_lost)
 }
 END_TEST
 
+/* Reads with weft_read once (the loop now remembers an edge), then with
+ * its own read(2) and weft_wait_fd: the loop cannot see those reads, and
+ * must not take the remembered edge for readiness again and again. */
+static void *reads_on_its_own(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    if (weft_read(fd, &c, 1, 2000) != 1)
+        return WEFT_ERR_PTR(-EIO);
+    int fl = fcntl(fd, F_GETFL);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+    long waits = 0;
+    for (int got = 0; got < 3;) {
+        ssize_t n = read(fd, &c, 1);
+        if (n == 1) {
+            got++;
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            waits++;
+            int rc = weft_wait_fd(fd, WEFT_READABLE, 2000);
+            if (rc < 0)
+                return WEFT_ERR_PTR(rc);
+            continue;
+        }
+        return WEFT_ERR_PTR(-EIO);
+    }
+    return (void *)(intptr_t)waits;
+}
+
+static void *writes_four_bytes_apart(void *arg)
+{
+    int fd = *(int *)arg;
+    for (int i = 0; i < 4; i++) {
+        weft_sleep(20);
+        ck_assert_int_eq(weft_write(fd, "x", 1, -1), 1);
+    }
+    return NULL;
+}
+
+START_TEST(weft_wait_fd_after_the_callers_own_eagain_waits_and_does_not_spin)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    weft_loop *loop = weft_loop_new();
+    weft_future *r = weft_spawn(loop, reads_on_its_own, &sv[0]);
+    weft_future *w = weft_spawn(loop, writes_four_bytes_apart, &sv[1]);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    void *waits;
+    ck_assert_int_eq(weft_future_result(r, &waits), 0);
+    /* About one wait per byte; a spin would make thousands. */
+    ck_assert_int_le((intptr_t)waits, 10);
+    ck_assert_int_eq(weft_future_result(w, NULL), 0);
+    weft_future_release(r);
+    weft_future_release(w);
+    weft_loop_free(loop);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 struct accept_ex {
     int lfd;
     unsigned flags;
@@ -1267,6 +1328,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc,
                    a_reader_and_a_writer_blocked_on_one_socket_both_complete);
     tcase_add_test(tc, an_edge_reported_while_nobody_waits_is_not_lost);
+    tcase_add_test(
+        tc, weft_wait_fd_after_the_callers_own_eagain_waits_and_does_not_spin);
     tcase_add_test(tc,
                    weft_accept_ex_sets_tcp_nodelay_and_refuses_unknown_flags);
     suite_add_tcase(s, tc);

@@ -290,11 +290,11 @@ static int poll_wait(int fd, unsigned events, int64_t deadline)
 {
     for (;;) {
         int64_t ms = weft__ms_until(deadline);
-        if (ms == 0 && deadline >= 0 && weft__now_ns() >= deadline)
-            return -ETIMEDOUT;
         int got = poll_once(fd, events, ms > INT_MAX ? INT_MAX : (int)ms);
         if (got != 0)
             return got;
+        if (ms == 0)
+            return -ETIMEDOUT; /* looked once more at the deadline */
     }
 }
 
@@ -322,7 +322,10 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again)
         rc = e->reg ? weft__poller_check(&loop->poller, fd, want)
                     : weft__poller_add(&loop->poller, fd, want);
         if (rc < 0) {
+            /* The fd went bad (or is a new file) under any waiters: let
+             * them retry and see. */
             forget(e);
+            wake_all(e);
             if (rc == -EPERM) /* a regular file: always ready */
                 return (int)events;
             return rc;

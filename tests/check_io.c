@@ -129,6 +129,10 @@ START_TEST(a_read_times_out)
     int64_t t0 = now_ms();
     ck_assert_int_eq(weft_read(sv[0], &c, 1, 50), -ETIMEDOUT);
     ck_assert_int_ge(now_ms() - t0, 45);
+    /* A timeout of 0 still looks once. */
+    ck_assert_int_eq(weft_wait_fd(sv[0], WEFT_READABLE, 0), -ETIMEDOUT);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    ck_assert_int_eq(weft_wait_fd(sv[0], WEFT_READABLE, 0), WEFT_READABLE);
     close(sv[0]);
     close(sv[1]);
 }

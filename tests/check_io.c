@@ -639,8 +639,9 @@ static void *pipe_writer(void *arg)
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (char)(i * 13);
     /* Far more than a pipe holds: the fiber parks until the reader
-     * catches up, and returns only when all of it went through. */
-    ck_assert_int_eq(weft_write(fd, big, sizeof big, 10000), sizeof big);
+     * catches up, and returns only when all of it went through. Under
+     * valgrind the reader's million checks take about 10 s. */
+    ck_assert_int_eq(weft_write(fd, big, sizeof big, 30000), sizeof big);
     weft_close(fd);
     return NULL;
 }
@@ -652,7 +653,7 @@ static void *pipe_reader(void *arg)
     size_t total = 0;
     for (;;) {
         struct iovec v[2] = {{buf, 3000}, {buf + 3000, 4000}};
-        ssize_t n = weft_readv(fd, v, 2, 10000);
+        ssize_t n = weft_readv(fd, v, 2, 30000);
         ck_assert_int_ge(n, 0);
         if (n == 0)
             break;

@@ -412,7 +412,10 @@ WEFT_API int weft_timer_cancel(weft_timer *t);
 /* ---- IO: fibers suspend, plain threads block ----
  * Descriptors are switched to non-blocking on first use by a fiber. A
  * descriptor a fiber waited on is best closed with weft_close, which
- * wakes its waiters; a plain close() is safe too. Writes never raise
+ * wakes its waiters; a plain close() is safe too (each descriptor is
+ * registered with the kernel once: if its number comes back for a new
+ * one, the first wait on that may take up to 15 ms longer, while the loop
+ * finds the registration gone). Writes never raise
  * SIGPIPE on sockets (MSG_NOSIGNAL); for pipes, the first fiber write
  * sets SIGPIPE to SIG_IGN if it was SIG_DFL, so -EPIPE is returned. */
 
@@ -446,6 +449,17 @@ WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
  * spinning, until a descriptor frees or the timeout passes. */
 WEFT_API int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                          int64_t timeout_ms);
+/* weft_accept with flags (0, or any of WEFT_ACCEPT_*; others: -EINVAL).
+ * WEFT_ACCEPT_NODELAY: the new socket gets TCP_NODELAY (ignored where
+ * there is no Nagle to turn off, as on a Unix-domain socket). weft_accept
+ * makes the listening socket non-blocking on its first call and, in a
+ * fiber, remembers that until weft_close (or a wait on it that ends by
+ * timeout or cancellation): if you plain close() a listening socket and
+ * its number comes back as a new, blocking one, weft_close the old one
+ * instead, or make the new one with SOCK_NONBLOCK. */
+#define WEFT_ACCEPT_NODELAY 1u
+WEFT_API int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
+                            int64_t timeout_ms, unsigned flags);
 /* Connects and waits for the outcome: 0, -ECONNREFUSED, -ETIMEDOUT, ... */
 WEFT_API int weft_connect(int fd, const struct sockaddr *addr,
                           socklen_t addrlen, int64_t timeout_ms);

@@ -1,10 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Waiting on descriptors. A fiber that would block parks on its loop's
- * entry for the fd; the poller reports readiness (one-shot) and the
- * fibers waiting for it wake. A plain thread waits in poll(2) instead.
+ * entry for the fd; the poller reports readiness and the fibers waiting
+ * for it wake and retry their call. A plain thread waits in poll(2).
  * weft_close wakes the fd's waiters with -EBADF before closing it, and
  * wakes the fibers backing off in weft_accept, since a descriptor frees.
+ *
+ * An fd is registered with the poller once, edge-triggered, on its first
+ * wait: no syscall per wait. Edges are remembered in the entry's ready
+ * bits (reported since the last EAGAIN, or since a short read drained a
+ * byte stream): a wait with its bit set returns at once, one without
+ * parks for the next edge, which the kernel reports for any data that
+ * comes after the EAGAIN.
+ *
+ * The entry is kept by number, and a plain close() and the reuse of the
+ * number make it stale without a word: the kernel dropped the old file's
+ * registration, and no edge will come for the new one. So a wait that
+ * trusts a remembered registration goes on the loop's check list, and if
+ * no report has come for the fd after WEFT__FD_CHECK_NS, weft__fd_check
+ * checks the registration (one epoll_ctl, which also reports the fd's
+ * present readiness): a stale registration, or a short read that did not
+ * drain after all, costs that much delay once, never a lost wake-up.
+ * A wait that ends by timeout or cancellation with nobody left waiting
+ * forgets the registration (and what was learned with it), since a plain
+ * close() may well come next; so do weft_close and a new descriptor from
+ * weft_accept, weft_connect or weft_tcp_*.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,24 +70,35 @@ static struct weft__fdent *fdent(struct weft_loop *loop, int fd, int *err)
     return &loop->fds[fd];
 }
 
-static unsigned interest(const struct weft__fdent *e)
+/* Forgets what was learned of the file fd named: the next wait registers
+ * it again (EEXIST is fine). */
+static void forget(struct weft__fdent *e)
 {
-    unsigned want = 0;
-    for (const struct weft__fiber *f = e->waiters.head; f; f = f->fd_next)
-        want |= f->wait_events;
-    return want;
+    e->reg = 0;
+    e->ready = 0;
+    e->kind = WEFT__FD_UNKNOWN;
+    e->nonblock = false;
 }
 
-/* Asks the poller for what e's waiters want, unless it already has it. */
-static int rearm(struct weft_loop *loop, int fd, struct weft__fdent *e)
+static void check_push(struct weft_loop *loop, struct weft__fdent *e, int fd)
 {
-    unsigned want = interest(e);
-    if (want == 0 || (e->armed & want) == want)
-        return 0;
-    int rc = weft__poller_arm(&loop->poller, fd, want);
-    if (rc == 0)
-        e->armed = want;
-    return rc;
+    e->checking = true;
+    e->check_next = 0;
+    if (loop->fdcheck_tail != 0) {
+        loop->fds[loop->fdcheck_tail - 1].check_next = fd + 1;
+    } else {
+        loop->fdcheck_head = fd + 1;
+        loop->fdcheck_at = e->since + WEFT__FD_CHECK_NS;
+    }
+    loop->fdcheck_tail = fd + 1;
+}
+
+/* Wakes every waiter on e to retry its call (and see what went wrong). */
+static void wake_all(struct weft__fdent *e)
+{
+    struct weft__fiber *f;
+    while ((f = weft__waitq_pop(&e->waiters)) != NULL)
+        weft__wake(f, (int)f->wait_events);
 }
 
 void weft__fd_ready(void *ctx, int fd, unsigned events)
@@ -74,7 +107,9 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
     if (fd < 0 || (size_t)fd >= loop->nfds)
         return;
     struct weft__fdent *e = &loop->fds[fd];
-    e->armed = 0; /* one-shot: the report used it up */
+    e->ready |= (unsigned char)(events & (WEFT__POLL_IN | WEFT__POLL_OUT |
+                                          WEFT__POLL_HUP));
+    e->proven = true;
     struct weft__fiber *f = e->waiters.head;
     while (f != NULL) {
         struct weft__fiber *next = f->fd_next;
@@ -86,25 +121,53 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
         }
         f = next;
     }
-    if (e->waiters.head != NULL && rearm(loop, fd, e) < 0) {
-        /* The fd went bad under its waiters: let them see why. */
-        while ((f = weft__waitq_pop(&e->waiters)) != NULL)
-            weft__wake(f, (int)f->wait_events);
+}
+
+void weft__fd_check(struct weft_loop *loop)
+{
+    int64_t now = weft__loop_now(loop);
+    int i = loop->fdcheck_head;
+    loop->fdcheck_head = loop->fdcheck_tail = 0;
+    while (i != 0) {
+        int fd = i - 1;
+        struct weft__fdent *e = &loop->fds[fd];
+        i = e->check_next;
+        e->checking = false;
+        e->check_next = 0;
+        if (e->waiters.head == NULL || e->proven || e->reg == 0)
+            continue; /* nothing to check, or a report came */
+        if (now - e->since < WEFT__FD_CHECK_NS) {
+            check_push(loop, e, fd); /* a wait begun since it was queued */
+            continue;
+        }
+        e->proven = true;
+        int rc = weft__poller_check(&loop->poller, fd, e->reg);
+        if (rc > 0) { /* a new file under the number */
+            e->ready = 0;
+            e->kind = WEFT__FD_UNKNOWN;
+            e->nonblock = false;
+        } else if (rc < 0) { /* closed, or a regular file now */
+            forget(e);
+            wake_all(e);
+        }
     }
+    if (loop->fdcheck_head != 0)
+        loop->fdcheck_at = now + WEFT__FD_CHECK_NS / 2;
 }
 
 /* A wait ends by timeout or cancellation. The last waiter to leave drops
- * the armed state: with nobody waiting, a plain close() and the reuse of
- * the number can come next, and the kernel forgets the registration with
- * the file (epoll, kqueue), so the next wait must register again instead
- * of trusting a stale "armed". The registration itself, if still there,
- * costs nothing: at worst it reports once to an fd nobody waits on. */
+ * the registration state: with nobody waiting, a plain close() and the
+ * reuse of the number can come next, and the kernel forgets the
+ * registration with the file (epoll, kqueue), so the next wait registers
+ * again instead of trusting a stale one. The registration itself, if
+ * still there, costs nothing: at worst it reports to an fd nobody waits
+ * on. */
 static bool fd_unlink(struct weft__fiber *f)
 {
     struct weft__fdent *e = &f->loop->fds[f->wait_fd];
     weft__waitq_del(&e->waiters, f);
     if (e->waiters.head == NULL)
-        e->armed = 0;
+        forget(e);
     return true;
 }
 
@@ -196,40 +259,46 @@ static bool watched_elsewhere_ok(struct weft_loop *loop, int fd,
     return ok;
 }
 
-/* Plain thread: poll(2) until ready or deadline. */
-static int poll_wait(int fd, unsigned events, int64_t deadline)
+/* poll(2) once, for up to ms (-1: forever): the ready subset of events,
+ * 0 if none came in time, or -errno. */
+static int poll_once(int fd, unsigned events, int ms)
 {
     struct pollfd p = {.fd = fd};
     if (events & WEFT_READABLE)
         p.events |= POLLIN;
     if (events & WEFT_WRITABLE)
         p.events |= POLLOUT;
+    int n = poll(&p, 1, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (n == 0)
+        return 0;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
+    unsigned got = 0;
+    if (p.revents & (POLLERR | POLLHUP))
+        got = events;
+    if (p.revents & POLLIN)
+        got |= WEFT_READABLE;
+    if (p.revents & POLLOUT)
+        got |= WEFT_WRITABLE;
+    return (int)(got & events);
+}
+
+/* Plain thread: poll(2) until ready or deadline. */
+static int poll_wait(int fd, unsigned events, int64_t deadline)
+{
     for (;;) {
         int64_t ms = weft__ms_until(deadline);
-        int n = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -ETIMEDOUT;
-        if (p.revents & POLLNVAL)
-            return -EBADF;
-        unsigned got = 0;
-        if (p.revents & (POLLERR | POLLHUP))
-            got = events;
-        if (p.revents & POLLIN)
-            got |= WEFT_READABLE;
-        if (p.revents & POLLOUT)
-            got |= WEFT_WRITABLE;
-        got &= events;
-        if (got)
-            return (int)got;
+        int got = poll_once(fd, events, ms > INT_MAX ? INT_MAX : (int)ms);
+        if (got != 0)
+            return got;
+        if (ms == 0)
+            return -ETIMEDOUT; /* looked once more at the deadline */
     }
 }
 
-int weft__wait_fd(int fd, unsigned events, int64_t deadline)
+int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again)
 {
     if (fd < 0)
         return -EBADF;
@@ -245,20 +314,44 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline)
     struct weft__fdent *e = fdent(loop, fd, &rc);
     if (e == NULL)
         return rc;
+    if (again) /* the caller's EAGAIN is newer than any edge remembered */
+        e->ready &= (unsigned char)~events;
+    if ((e->reg & events) != events) {
+        /* A first wait, or the first for this direction. */
+        unsigned want = e->reg | events;
+        rc = e->reg ? weft__poller_check(&loop->poller, fd, want)
+                    : weft__poller_add(&loop->poller, fd, want);
+        if (rc < 0) {
+            /* The fd went bad (or is a new file) under any waiters: let
+             * them retry and see. */
+            forget(e);
+            wake_all(e);
+            if (rc == -EPERM) /* a regular file: always ready */
+                return (int)events;
+            return rc;
+        }
+        /* The registration reports what is ready now. */
+        if (rc > 0) /* a new file under the number */
+            forget(e);
+        if (e->reg == 0)
+            e->ready = 0;
+        e->ready &= (unsigned char)~events;
+        e->reg = (unsigned char)want;
+        e->proven = true;
+    } else if (e->ready & events) {
+        return e->ready & (int)events; /* an edge not yet used: retry */
+    } else if (e->waiters.head == NULL) {
+        /* A remembered registration, maybe of a file closed since. */
+        e->proven = false;
+        e->since = weft__loop_now(loop);
+        if (!e->checking)
+            check_push(loop, e, fd);
+    }
     if (WEFT_UNLIKELY(loop->debug) && !watch_begin(loop, fd, "a wait"))
         return -EPERM;
     f->wait_fd = fd;
     f->wait_events = events;
     weft__waitq_push(&e->waiters, f);
-    rc = rearm(loop, fd, e);
-    if (rc < 0) {
-        weft__waitq_del(&e->waiters, f);
-        if (WEFT_UNLIKELY(loop->debug))
-            watch_end(fd);
-        if (rc == -EPERM) /* a regular file: always ready */
-            return (int)events;
-        return rc;
-    }
     rc = weft__park(f, WEFT__WAIT_FD, e, deadline, fd_unlink);
     if (WEFT_UNLIKELY(loop->debug))
         watch_end(fd);
@@ -302,29 +395,104 @@ int weft__pause(int64_t deadline, int64_t pause_ns)
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 
-bool weft__fd_wait_first(int fd)
+/* The calling fiber's entry for fd, if the table has one. */
+static struct weft__fdent *known(int fd)
 {
     struct weft__fiber *f = weft__fiber_current();
-    return f != NULL && fd >= 0 && (size_t)fd < f->loop->nfds &&
-           f->loop->fds[fd].wait_first;
+    if (f == NULL || fd < 0 || (size_t)fd >= f->loop->nfds)
+        return NULL;
+    return &f->loop->fds[fd];
 }
 
-void weft__fd_set_wait_first(int fd, bool wait_first)
+/* SOCK_STREAM sockets and pipes: a short read took all there was. */
+static unsigned char learn_kind(int fd)
+{
+    int type;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
+        return type == SOCK_STREAM ? WEFT__FD_STREAM : WEFT__FD_OTHER;
+    struct stat st;
+    if (errno == ENOTSOCK && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+        return WEFT__FD_STREAM;
+    return WEFT__FD_OTHER;
+}
+
+bool weft__fd_wait_first(int fd)
+{
+    struct weft__fdent *e = known(fd);
+    return e != NULL && e->wait_first;
+}
+
+void weft__fd_read_done(int fd, bool waited, bool short_read)
+{
+    struct weft__fdent *e = known(fd);
+    if (e == NULL)
+        return;
+    e->wait_first = waited;
+    /* A short read of a byte stream drained it: the next edge comes with
+     * the next data, as after an EAGAIN. Not after the peer's half-close
+     * (no edge comes for the EOF after the data), and not for a datagram
+     * or a tty, which return one message or line at a time. Should a
+     * stream keep data back after all (an AF_UNIX stream with
+     * credentials, TCP urgent data), the check gets the wait going. */
+    if (!short_read || !(e->reg & WEFT__POLL_IN) || (e->ready & WEFT__POLL_HUP))
+        return;
+    if (e->kind == WEFT__FD_UNKNOWN)
+        e->kind = learn_kind(fd);
+    if (e->kind == WEFT__FD_STREAM)
+        e->ready &= (unsigned char)~WEFT__POLL_IN;
+}
+
+bool weft__fd_nonblock(int fd)
+{
+    struct weft__fdent *e = known(fd);
+    return e != NULL && e->nonblock;
+}
+
+void weft__fd_set_nonblock(int fd)
+{
+    struct weft__fdent *e = known(fd);
+    if (e != NULL)
+        e->nonblock = true;
+}
+
+int weft__fd_kind(int fd)
+{
+    struct weft__fdent *e = known(fd);
+    if (e == NULL)
+        return WEFT__FD_UNKNOWN;
+    if (e->kind == WEFT__FD_UNKNOWN)
+        e->kind = learn_kind(fd);
+    return e->kind;
+}
+
+void weft__fd_fresh(int fd, int kind, bool nonblock)
 {
     struct weft__fiber *f = weft__fiber_current();
     if (f == NULL || fd < 0)
         return;
     int err;
-    struct weft__fdent *e = wait_first ? fdent(f->loop, fd, &err)
-                            : (size_t)fd < f->loop->nfds ? &f->loop->fds[fd]
-                                                         : NULL;
-    if (e != NULL)
-        e->wait_first = wait_first;
+    struct weft__fdent *e = fdent(f->loop, fd, &err);
+    if (e == NULL)
+        return;
+    forget(e);
+    e->kind = (unsigned char)kind;
+    e->nonblock = nonblock;
+    e->wait_first = false;
 }
 
 int weft_wait_fd(int fd, unsigned events, int64_t timeout_ms)
 {
-    return weft__wait_fd(fd, events, weft__wait_deadline(timeout_ms));
+    int64_t deadline = weft__wait_deadline(timeout_ms);
+    if (fd >= 0 && weft__fiber_current() != NULL) {
+        /* The caller's own calls are unknown to the loop: ask the kernel
+         * whether fd is ready now, then wait for the next edge. */
+        int got = poll_once(fd, events, 0);
+        if (got != 0)
+            return got;
+        return weft__wait_fd(fd, events, deadline, true);
+    }
+    return weft__wait_fd(fd, events, deadline, false);
 }
 
 int weft_close(int fd)
@@ -340,8 +508,9 @@ int weft_close(int fd)
             struct weft__fiber *f;
             while ((f = weft__waitq_pop(&e->waiters)) != NULL)
                 weft__wake(f, -EBADF);
-            weft__poller_disarm(&loop->poller, fd);
-            e->armed = 0;
+            if (e->reg != 0)
+                weft__poller_del(&loop->poller, fd);
+            forget(e);
             e->wait_first = false;
         }
         struct weft__fiber *f;

@@ -9,8 +9,11 @@
 
 /* Waits until fd may be ready for events (WEFT_READABLE/WRITABLE): a
  * fiber parks, a plain thread polls. Returns the ready subset (> 0), or
- * -ETIMEDOUT, -ECANCELED, -EBADF (not open, or weft_close), -ENOMEM. */
-int weft__wait_fd(int fd, unsigned events, int64_t deadline);
+ * -ETIMEDOUT, -ECANCELED, -EBADF (not open, or weft_close), -ENOMEM.
+ * again: the caller's call just failed with EAGAIN for events, so an
+ * edge the loop remembers is used up; without it, a remembered edge
+ * returns at once (the caller has yet to try). */
+int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again);
 /* Out of descriptors: waits until weft_close frees one on this loop or
  * backoff_ns passes (then retry). 0, -ETIMEDOUT once the deadline has
  * passed, -ECANCELED. */
@@ -28,10 +31,24 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 /* A fiber's loop remembers whether the last read of fd found nothing at
  * first and had to wait (request/response traffic: it always does). The
  * next read then waits for readiness before its first try, saving a
- * syscall that would fail with EAGAIN. Only a hint: the wait arms the
- * poller, which reports at once if data is already there, and a read
+ * syscall that would fail with EAGAIN. Only a hint: the wait returns at
+ * once if an edge came since the last EAGAIN or draining read, and a read
  * that finds data on its first try turns the hint off. */
 bool weft__fd_wait_first(int fd);
-void weft__fd_set_wait_first(int fd, bool wait_first);
+/* A read of fd returned data: waited says whether it had to wait,
+ * short_read that it returned less than asked (and was no peek). */
+void weft__fd_read_done(int fd, bool waited, bool short_read);
+
+/* What the calling fiber's loop remembers of fd (io/fd.c: it is dropped
+ * with the registration, by weft_close and by a wait that ends by timeout
+ * or cancellation): whether weft made it non-blocking, and its kind
+ * (WEFT__FD_*, learned with one getsockopt if not known yet). A plain
+ * thread knows nothing: false, WEFT__FD_UNKNOWN. */
+bool weft__fd_nonblock(int fd);
+void weft__fd_set_nonblock(int fd);
+int weft__fd_kind(int fd);
+/* fd is a new descriptor (accepted, or a socket weft just made or
+ * connects): whatever the loop remembers of its number is stale. */
+void weft__fd_fresh(int fd, int kind, bool nonblock);
 
 #endif /* WEFT_IO_INTERNAL_H */

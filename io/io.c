@@ -7,14 +7,18 @@
  * Sockets are used with MSG_DONTWAIT (and MSG_NOSIGNAL for sends), so
  * they need no flag changes and never raise SIGPIPE. Other descriptors
  * (pipes, ttys) answer ENOTSOCK to that first try; they are switched to
- * O_NONBLOCK and used with read/write. The check is made on every call,
+ * O_NONBLOCK and used with read/write. That check is made on every call,
  * not cached: after a plain close() the same number may name another
  * file, and a cached "non-blocking" would then block the whole loop.
+ * weft_accept alone caches it (io/fd.c says for how long): a listening
+ * socket is long-lived, and the check would cost a syscall per accept.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -131,15 +135,20 @@ static ssize_t do_in(int fd, struct rw *op, int64_t timeout_ms)
     int64_t deadline = weft__wait_deadline(timeout_ms);
     bool waited = false;
     if (weft__fd_wait_first(fd)) {
-        int rc = weft__wait_fd(fd, WEFT_READABLE, deadline);
+        int rc = weft__wait_fd(fd, WEFT_READABLE, deadline, false);
         if (rc < 0 && rc != -ETIMEDOUT)
             return rc;
         waited = true; /* timed out: still try once, data may be there */
     }
+    size_t asked = 0;
+    for (int i = 0; i < op->iovcnt; i++)
+        asked += op->iov[i].iov_len;
     for (;;) {
         ssize_t n = attempt_in(fd, op);
         if (n >= 0) {
-            weft__fd_set_wait_first(fd, waited);
+            weft__fd_read_done(fd, waited,
+                               n > 0 && (size_t)n < asked &&
+                                   !(op->flags & MSG_PEEK));
             return n;
         }
         if (n == -EINTR)
@@ -147,7 +156,7 @@ static ssize_t do_in(int fd, struct rw *op, int64_t timeout_ms)
         if (n != -EAGAIN && n != -EWOULDBLOCK)
             return n;
         waited = true;
-        int rc = weft__wait_fd(fd, WEFT_READABLE, deadline);
+        int rc = weft__wait_fd(fd, WEFT_READABLE, deadline, true);
         if (rc < 0)
             return rc;
     }
@@ -170,7 +179,7 @@ static ssize_t do_out(int fd, struct rw *op, int64_t timeout_ms)
         if (n == -EINTR)
             continue;
         if (n == -EAGAIN || n == -EWOULDBLOCK) {
-            int rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline);
+            int rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline, true);
             if (rc < 0)
                 return rc;
             continue;
@@ -301,20 +310,41 @@ static bool accept_retry(int err)
     }
 }
 
-int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
-                int64_t timeout_ms)
+int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
+                   int64_t timeout_ms, unsigned flags)
 {
     if (lfd < 0)
         return -EBADF;
-    int rc = ensure_nonblock(lfd);
-    if (rc < 0)
-        return rc;
+    if (flags & ~(unsigned)WEFT_ACCEPT_NODELAY)
+        return -EINVAL;
+    /* O_NONBLOCK once per listening socket: the loop remembers it until
+     * the registration is dropped (weft_close, a timed-out or cancelled
+     * wait). A plain thread has no such memory: it looks every time. */
+    if (!weft__fd_nonblock(lfd)) {
+        int rc = ensure_nonblock(lfd);
+        if (rc < 0)
+            return rc;
+        weft__fd_set_nonblock(lfd);
+    }
     int64_t deadline = weft__wait_deadline(timeout_ms);
     int64_t backoff = 1000000; /* 1 ms, doubling to 256 ms */
     for (;;) {
         int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            if (flags & WEFT_ACCEPT_NODELAY) {
+                int on = 1;
+                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) <
+                        0 &&
+                    errno != EOPNOTSUPP && errno != ENOPROTOOPT) {
+                    int err = errno;
+                    close(fd);
+                    return -err;
+                }
+            }
+            /* An accepted socket has its listener's type. */
+            weft__fd_fresh(fd, weft__fd_kind(lfd), true);
             return fd;
+        }
         int err = errno;
         if (err == EINTR || accept_retry(err))
             continue;
@@ -322,7 +352,7 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
             /* The pending connection stays queued and the listening fd
              * stays readable: waiting for readiness would spin. Wait for
              * a descriptor to free instead. */
-            rc = weft__wait_descriptor_frees(deadline, backoff);
+            int rc = weft__wait_descriptor_frees(deadline, backoff);
             if (rc == -ETIMEDOUT)
                 return -err;
             if (rc < 0)
@@ -334,10 +364,22 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         if (err != EAGAIN && err != EWOULDBLOCK)
             return -err;
         backoff = 1000000;
-        rc = weft__wait_fd(lfd, WEFT_READABLE, deadline);
+        int rc = weft__wait_fd(lfd, WEFT_READABLE, deadline, true);
         if (rc < 0)
             return rc;
+        if (!weft__fd_nonblock(lfd)) { /* the wait found a new file */
+            rc = ensure_nonblock(lfd);
+            if (rc < 0)
+                return rc;
+            weft__fd_set_nonblock(lfd);
+        }
     }
+}
+
+int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
+                int64_t timeout_ms)
+{
+    return weft_accept_ex(lfd, addr, addrlen, timeout_ms, 0);
 }
 
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
@@ -356,6 +398,9 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
     int rc = ensure_nonblock(fd);
     if (rc < 0)
         return rc;
+    /* A socket about to connect is new: what the loop remembers of its
+     * number belongs to an earlier file. */
+    weft__fd_fresh(fd, WEFT__FD_UNKNOWN, true);
     int64_t backoff = 1000000; /* 1 ms, doubling to 64 ms */
     for (;;) {
         if (connect(fd, addr, addrlen) == 0)
@@ -382,7 +427,7 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
             return -err;
         break;
     }
-    rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline);
+    rc = weft__wait_fd(fd, WEFT_WRITABLE, deadline, true);
     if (rc < 0)
         return rc;
     int soerr = 0;

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The epoll backend (Linux). Interest is EPOLLONESHOT: an fd reports once
- * and is then disabled until armed again with EPOLL_CTL_MOD. A MOD that
- * finds no registration (the first arm, or the fd was closed and its
- * number reused) falls back to EPOLL_CTL_ADD, so a plain close() never
- * leaves a stale registration that swallows events.
+ * The epoll backend (Linux). An fd is registered once, edge-triggered
+ * (EPOLLET), and changed only to add a direction: no epoll_ctl per wait.
+ * EPOLL_CTL_ADD and EPOLL_CTL_MOD both report the fd's present readiness, so a
+ * registration (or a check of one) never misses an edge that came before it.
  *
  * Cross-thread wake: an eventfd, written only on the 0->1 edge of
  * wake_pending. Embedding: a timerfd makes the epoll fd itself readable
@@ -83,29 +82,43 @@ void weft__poller_close(struct weft__poller *p)
     p->events = NULL;
 }
 
-int weft__poller_arm(struct weft__poller *p, int fd, unsigned events)
+/* Edge-triggered. A peer's half-close (RDHUP) is asked for with input
+ * only: it is news for readers, and as an edge it reports once, so a
+ * waiting writer costs nothing while the peer does not read. Output is
+ * asked for only once a writer has had to wait: on an AF_UNIX socket each
+ * read by the peer would otherwise report an edge nobody waits for. */
+static int ctl(struct weft__poller *p, int op, int fd, unsigned events)
 {
-    /* Only what the waiters want (ERR and HUP come regardless): a peer's
-     * half-close (RDHUP) is news for readers only. Asked for a writer, it
-     * would report at once on every arm while the peer does not read, and
-     * the loop would spin until the write went through. */
-    struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+    struct epoll_event ev = {.events = EPOLLET, .data.u64 = (uint64_t)fd};
     if (events & WEFT__POLL_IN)
         ev.events |= EPOLLIN | EPOLLRDHUP;
     if (events & WEFT__POLL_OUT)
         ev.events |= EPOLLOUT;
-    if (epoll_ctl(p->fd, EPOLL_CTL_MOD, fd, &ev) == 0)
-        return 0;
-    if (errno != ENOENT)
-        return -errno;
-    if (epoll_ctl(p->fd, EPOLL_CTL_ADD, fd, &ev) == 0)
-        return 0;
-    return -errno; /* EPERM: a regular file; EBADF: not open */
+    return epoll_ctl(p->fd, op, fd, &ev) == 0 ? 0 : -errno;
 }
 
-void weft__poller_disarm(struct weft__poller *p, int fd)
+int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
 {
-    /* ENOENT (never armed) and EBADF (already closed) are both fine. */
+    int rc = ctl(p, EPOLL_CTL_ADD, fd, events);
+    if (rc == -EEXIST)
+        rc = ctl(p, EPOLL_CTL_MOD, fd, events);
+    return rc; /* EPERM: a regular file; EBADF: not open */
+}
+
+int weft__poller_check(struct weft__poller *p, int fd, unsigned events)
+{
+    int rc = ctl(p, EPOLL_CTL_MOD, fd, events);
+    if (rc == -ENOENT) { /* closed and the number reused: a new file */
+        rc = ctl(p, EPOLL_CTL_ADD, fd, events);
+        if (rc == 0)
+            rc = 1;
+    }
+    return rc;
+}
+
+void weft__poller_del(struct weft__poller *p, int fd)
+{
+    /* ENOENT (never registered) and EBADF (already closed) are both fine. */
     epoll_ctl(p->fd, EPOLL_CTL_DEL, fd, NULL);
 }
 
@@ -162,12 +175,15 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
         }
         uint32_t e = evs[i].events;
         unsigned mask = 0;
-        if (e & (EPOLLIN | EPOLLRDHUP))
+        if (e & EPOLLIN)
             mask |= WEFT__POLL_IN;
+        if (e & EPOLLRDHUP)
+            mask |= WEFT__POLL_IN | WEFT__POLL_HUP;
         if (e & EPOLLOUT)
             mask |= WEFT__POLL_OUT;
         if (e & (EPOLLERR | EPOLLHUP))
-            mask |= WEFT__POLL_ERR | WEFT__POLL_IN | WEFT__POLL_OUT;
+            mask |= WEFT__POLL_ERR | WEFT__POLL_HUP | WEFT__POLL_IN |
+                    WEFT__POLL_OUT;
         cb(ctx, (int)tag, mask);
         reported++;
     }

@@ -5,12 +5,16 @@
  *
  * Written against kqueue(2) and kevent(2); it has not been run on these
  * Linux machines, only type-checked against FreeBSD's declarations
- * (`make check-kqueue`; README, "Platforms"). Interest is EV_ONESHOT per
- * filter (EVFILT_READ, EVFILT_WRITE), set with one kevent() call per arm
- * with EV_RECEIPT, so each change answers for itself: an fd that cannot be
- * watched fails its arm at once, as on epoll, instead of surfacing later
- * where nobody can tell whose it was. Closing an fd removes its knotes in
- * the kernel, so a plain close() leaves nothing stale behind. A regular
+ * (`make check-kqueue`; README, "Platforms"). An fd is registered once
+ * for its life, EV_CLEAR (edge-triggered), a filter (EVFILT_READ,
+ * EVFILT_WRITE) once some fiber has waited for that direction, with one
+ * kevent() call with EV_RECEIPT, so each change
+ * answers for itself: an fd that cannot be watched fails at once, as on
+ * epoll, instead of surfacing later where nobody can tell whose it was.
+ * EV_ADD of a knote reports the fd's present state, as epoll's ADD and
+ * MOD do. Closing an fd removes its knotes in the kernel: after a plain
+ * close() the caller's "registered" is stale, and weft__poller_check
+ * (the same EV_ADD) registers the new file. A regular
  * file is refused (-EPERM), as epoll does: kqueue would report it only
  * below its end, and a wait at EOF would never end.
  *
@@ -111,25 +115,32 @@ static int apply(struct weft__poller *p, struct kevent *ch, int n)
     return 0;
 }
 
-int weft__poller_arm(struct weft__poller *p, int fd, unsigned events)
+int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
     if (S_ISREG(st.st_mode))
         return -EPERM; /* always ready, as epoll says */
-    /* Ask for what is wanted, drop what is not: arming replaces. */
     struct kevent ch[2];
-    EV_SET(&ch[0], (uintptr_t)fd, EVFILT_READ,
-           (events & WEFT__POLL_IN) ? EV_ADD | EV_ONESHOT : EV_DELETE, 0, 0,
-           NULL);
-    EV_SET(&ch[1], (uintptr_t)fd, EVFILT_WRITE,
-           (events & WEFT__POLL_OUT) ? EV_ADD | EV_ONESHOT : EV_DELETE, 0, 0,
-           NULL);
-    return apply(p, ch, 2);
+    int n = 0;
+    if (events & WEFT__POLL_IN)
+        EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0,
+               NULL);
+    if (events & WEFT__POLL_OUT)
+        EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
+               NULL);
+    return apply(p, ch, n);
 }
 
-void weft__poller_disarm(struct weft__poller *p, int fd)
+int weft__poller_check(struct weft__poller *p, int fd, unsigned events)
+{
+    /* EV_ADD creates the knotes of a new file or updates ours, and
+     * reports the present state either way. */
+    return weft__poller_add(p, fd, events);
+}
+
+void weft__poller_del(struct weft__poller *p, int fd)
 {
     /* The close that follows removes fd's knotes. */
     (void)p;
@@ -173,9 +184,11 @@ int weft__poller_wait(struct weft__poller *p, int64_t timeout_ns,
          * call fails with it: wake them all. */
         if ((evs[i].flags & EV_ERROR) ||
             ((evs[i].flags & EV_EOF) && evs[i].fflags != 0))
-            mask = WEFT__POLL_ERR | WEFT__POLL_IN | WEFT__POLL_OUT;
+            mask = WEFT__POLL_ERR | WEFT__POLL_HUP | WEFT__POLL_IN |
+                   WEFT__POLL_OUT;
         else if (evs[i].filter == EVFILT_READ)
-            mask = WEFT__POLL_IN;
+            mask =
+                WEFT__POLL_IN | ((evs[i].flags & EV_EOF) ? WEFT__POLL_HUP : 0u);
         else
             mask = WEFT__POLL_OUT;
         cb(ctx, fd, mask);

@@ -5,10 +5,12 @@
  * io/poll_kqueue.c on BSD and macOS); the Makefile links exactly one,
  * chosen by `uname -s` or `make POLLER=epoll|kqueue`.
  *
- * Interest is one-shot: weft__poller_arm asks for the next readiness of
- * an fd, and after an event is reported for it the fd is disarmed until
- * armed again. One-shot interest survives a plain close() and the reuse
- * of the fd number: arming a stale registration re-registers it.
+ * Interest is edge-triggered and registered once for an fd's life
+ * (weft__poller_add), a direction once something has waited for it: a
+ * report says the fd became ready since the last one. The kernel drops a
+ * registration with the file, so after a plain close() and the reuse of the
+ * number the caller's "registered" is stale: weft__poller_check re-registers if
+ * needed and reports the fd's present readiness again.
  *
  * Everything here is called on the loop's thread, except
  * weft__poller_wake, which any thread may call.
@@ -22,6 +24,7 @@
 #define WEFT__POLL_IN 1u  /* = WEFT_READABLE */
 #define WEFT__POLL_OUT 2u /* = WEFT_WRITABLE */
 #define WEFT__POLL_ERR 4u /* error or hang-up: wakes every waiter */
+#define WEFT__POLL_HUP 8u /* the peer will send nothing more (with IN) */
 
 struct weft__poller {
     int fd;                  /* epoll / kqueue descriptor */
@@ -33,19 +36,28 @@ struct weft__poller {
 };
 
 /* Called by weft__poller_wait for each ready fd: events is a mask of
- * WEFT__POLL_*. */
+ * WEFT__POLL_* (ERR comes with IN and OUT, HUP with IN). */
 typedef void weft__poller_cb(void *ctx, int fd, unsigned events);
 
 /* Opens the backend. 0 or -errno. */
 int weft__poller_init(struct weft__poller *p);
 void weft__poller_close(struct weft__poller *p);
-/* Asks for one report when fd is ready for events (WEFT__POLL_IN/OUT),
- * replacing any earlier interest in fd. 0 or -errno (-EBADF, -EPERM for
- * a regular file, which is always ready). Reports may be spurious (an fd
- * reused after a plain close, an error): callers retry their syscall. */
-int weft__poller_arm(struct weft__poller *p, int fd, unsigned events);
+/* Registers fd, edge-triggered, for events (WEFT__POLL_IN/OUT; the caller
+ * only ever adds to what it asked before): a report comes now if it is
+ * ready, and then each time it becomes ready again. An fd registered
+ * already is kept (and reports its readiness again). 0 or
+ * -errno (-EBADF, -EPERM for a regular file, which is always ready).
+ * Reports may be spurious (an fd reused after a plain close, an error):
+ * callers retry their syscall. */
+int weft__poller_add(struct weft__poller *p, int fd, unsigned events);
+/* For an fd the caller believes registered: makes sure it is, for events
+ * (the number may name a new file, or a direction be new), and reports
+ * its present readiness again. 0, 1 if
+ * it had to register a new file (where the backend can tell), or -errno
+ * as weft__poller_add. */
+int weft__poller_check(struct weft__poller *p, int fd, unsigned events);
 /* Forgets fd (before it is closed). Never fails. */
-void weft__poller_disarm(struct weft__poller *p, int fd);
+void weft__poller_del(struct weft__poller *p, int fd);
 /* Waits up to timeout_ns (< 0: forever; 0: just look) and reports ready
  * fds to cb. A wake from any thread ends the wait. Returns the number of
  * fds reported, or -errno (not -EINTR: an interrupted wait returns 0). */

@@ -198,6 +198,7 @@ static int use_to_listen(int fd, const struct addrinfo *a, int64_t deadline,
         bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
         listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
         return -errno;
+    weft__fd_fresh(fd, WEFT__FD_STREAM, true); /* made with SOCK_NONBLOCK */
     return 0;
 }
 

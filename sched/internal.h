@@ -269,12 +269,32 @@ struct weft__xcall {
 
 /* The poller's callback: wakes the fibers waiting on fd for events. */
 void weft__fd_ready(void *ctx, int fd, unsigned events);
+/* Checks the registrations the loop trusted for waits that have had no
+ * report for WEFT__FD_CHECK_NS (io/fd.c): due at loop->fdcheck_at. */
+void weft__fd_check(struct weft_loop *loop);
+#define WEFT__FD_CHECK_NS 10000000 /* 10 ms */
+
+/* What the loop knows of an fd (by number: after a plain close() and the
+ * reuse of the number it is stale, see io/fd.c). */
 struct weft__fdent {
     struct weft__waitq waiters; /* parked on this fd */
-    unsigned armed;             /* interest the poller holds (one-shot) */
+    int64_t since;              /* when its unchecked wait began */
+    int check_next;             /* next on the check list, + 1 (0: end) */
+    unsigned char ready;        /* WEFT__POLL_IN/OUT reported since the
+                                   last EAGAIN, HUP since registration */
+    unsigned char kind;         /* WEFT__FD_UNKNOWN, _STREAM, _OTHER */
+    unsigned char reg;          /* WEFT__POLL_IN/OUT registered with the
+                                   poller (0: not registered) */
+    bool proven;                /* the registration reported, or was made
+                                   or checked, during the current wait */
+    bool checking;              /* on the loop's check list */
+    bool nonblock;              /* weft set O_NONBLOCK (kept with reg) */
     bool wait_first;            /* the last read found nothing at first:
                                    the next one likely will too */
 };
+#define WEFT__FD_UNKNOWN 0
+#define WEFT__FD_STREAM 1 /* a short read drains it: SOCK_STREAM, a pipe */
+#define WEFT__FD_OTHER 2
 
 /* ---- the loop ---- */
 
@@ -351,6 +371,8 @@ struct weft_loop {
     struct weft__poller poller;
     struct weft__fdent *fds; /* indexed by fd */
     size_t nfds;
+    int fdcheck_head, fdcheck_tail; /* the check list, fd + 1 (0: empty) */
+    int64_t fdcheck_at;             /* when to run weft__fd_check */
 
     pthread_mutex_t xlock; /* guards xhead/xtail and xclosed */
     struct weft__xcall *xhead, *xtail;

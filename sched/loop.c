@@ -319,6 +319,16 @@ static bool has_ready_work(struct weft_loop *loop)
            atomic_load_explicit(&loop->stop, memory_order_relaxed);
 }
 
+/* When the loop must next wake with nothing else to do: its next timer,
+ * or the next check of the descriptors it waits on (io/fd.c). */
+static int64_t next_deadline(const struct weft_loop *loop)
+{
+    int64_t next = weft__timers_next(loop);
+    if (loop->fdcheck_head != 0 && (next < 0 || loop->fdcheck_at < next))
+        next = loop->fdcheck_at;
+    return next;
+}
+
 /* One iteration, blocking at most max_block_ns (< 0: no limit) when there
  * is nothing ready. Returns how many fibers, callbacks and calls ran. */
 static int iterate(struct weft_loop *loop, int64_t max_block_ns)
@@ -331,7 +341,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     int64_t timeout = 0;
     bool ready = has_ready_work(loop);
     if (!ready) {
-        int64_t next = weft__timers_next(loop);
+        int64_t next = next_deadline(loop);
         timeout = max_block_ns;
         if (next >= 0) {
             int64_t wait = next - weft__now_ns(); /* not cached: we may block */
@@ -358,6 +368,8 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
         if (loop->nfdwait > 0)
             loop->last_poll = weft__loop_now(loop);
     }
+    if (loop->fdcheck_head != 0 && weft__loop_now(loop) >= loop->fdcheck_at)
+        weft__fd_check(loop);
 
     if (loop->nheap > 0) {
         weft__loop_now(loop);
@@ -478,7 +490,7 @@ static void leave(struct weft_loop *loop)
         if (has_ready_work(loop))
             weft__poller_wake(&loop->poller);
         else
-            weft__poller_timer(&loop->poller, weft__timers_next(loop));
+            weft__poller_timer(&loop->poller, next_deadline(loop));
     }
 }
 
@@ -555,7 +567,7 @@ int weft_loop_fd(weft_loop *loop)
         if (has_ready_work(loop))
             weft__poller_wake(&loop->poller);
         else
-            weft__poller_timer(&loop->poller, weft__timers_next(loop));
+            weft__poller_timer(&loop->poller, next_deadline(loop));
     }
     return loop->poller.fd;
 }

@@ -451,12 +451,9 @@ WEFT_API int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                          int64_t timeout_ms);
 /* weft_accept with flags (0, or any of WEFT_ACCEPT_*; others: -EINVAL).
  * WEFT_ACCEPT_NODELAY: the new socket gets TCP_NODELAY (ignored where
- * there is no Nagle to turn off, as on a Unix-domain socket). weft_accept
- * makes the listening socket non-blocking on its first call and, in a
- * fiber, remembers that until weft_close (or a wait on it that ends by
- * timeout or cancellation): if you plain close() a listening socket and
- * its number comes back as a new, blocking one, weft_close the old one
- * instead, or make the new one with SOCK_NONBLOCK. */
+ * there is no Nagle to turn off, as on a Unix-domain socket). Each call
+ * makes sure the listening socket is non-blocking (one fcntl), so a plain
+ * close() of a listening socket and the reuse of its number are safe. */
 #define WEFT_ACCEPT_NODELAY 1u
 WEFT_API int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                             int64_t timeout_ms, unsigned flags);

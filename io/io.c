@@ -317,15 +317,14 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         return -EBADF;
     if (flags & ~(unsigned)WEFT_ACCEPT_NODELAY)
         return -EINVAL;
-    /* O_NONBLOCK once per listening socket: the loop remembers it until
-     * the registration is dropped (weft_close, a timed-out or cancelled
-     * wait). A plain thread has no such memory: it looks every time. */
-    if (!weft__fd_nonblock(lfd)) {
-        int rc = ensure_nonblock(lfd);
-        if (rc < 0)
-            return rc;
-        weft__fd_set_nonblock(lfd);
-    }
+    /* O_NONBLOCK is checked on every call (one fcntl): a listening socket
+     * closed with plain close() and its number reused for a new, blocking
+     * one would otherwise block the loop's thread in accept4 until the
+     * loop notices the new file (up to 15 ms). */
+    int nb = ensure_nonblock(lfd);
+    if (nb < 0)
+        return nb;
+    weft__fd_set_nonblock(lfd); /* until the loop finds a new file there */
     int64_t deadline = weft__wait_deadline(timeout_ms);
     int64_t backoff = 1000000; /* 1 ms, doubling to 256 ms */
     for (;;) {

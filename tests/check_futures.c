@@ -293,10 +293,16 @@ static void *poster(void *arg)
     return NULL;
 }
 
+static atomic_int loop_blocked, posted_all;
+
 static void block_loop(void *arg)
 {
     (void)arg;
-    usleep(50000); /* the loop is busy: calls pile up meanwhile */
+    /* The loop is busy until every call is posted: they pile up (no
+     * fixed sleep: under qemu posting 1,000 calls takes longer). */
+    atomic_store(&loop_blocked, 1);
+    for (int i = 0; i < 10000 && !atomic_load(&posted_all); i++)
+        usleep(1000);
 }
 
 extern unsigned long weft__poller_wake_syscalls;
@@ -305,8 +311,11 @@ START_TEST(calls_from_other_threads_run_in_order_with_one_wake_up)
 {
     weft_loop *loop;
     ck_assert_int_eq(weft_loop_start_thread(&loop), 0);
+    atomic_store(&loop_blocked, 0);
+    atomic_store(&posted_all, 0);
     ck_assert_int_eq(weft_call_soon_threadsafe(loop, block_loop, NULL), 0);
-    usleep(10000); /* block_loop is running */
+    while (!atomic_load(&loop_blocked)) /* block_loop is running */
+        usleep(1000);
     unsigned long before =
         __atomic_load_n(&weft__poller_wake_syscalls, __ATOMIC_RELAXED);
     atomic_store(&norder, 0);
@@ -317,6 +326,7 @@ START_TEST(calls_from_other_threads_run_in_order_with_one_wake_up)
     ck_assert_uint_le(
         __atomic_load_n(&weft__poller_wake_syscalls, __ATOMIC_RELAXED) - before,
         1);
+    atomic_store(&posted_all, 1);
     ck_assert_int_eq(weft_loop_join_thread(loop), 0); /* runs what is left */
     ck_assert_int_eq(atomic_load(&norder), 1000);
     for (int i = 0; i < 1000; i++)

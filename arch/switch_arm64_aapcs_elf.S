@@ -33,7 +33,8 @@
  * With -mbranch-protection=standard: paciasp signs lr against the sp at
  * entry, and autiasp checks it against the sp of the context we resume,
  * which is the sp that context had at its own entry. A fresh context's lr
- * is signed in weft__make with pacia1716 against that same sp (NOTES.md).
+ * is signed in weft__make with pacia1716 against that same sp (unsigned,
+ * the first switch into it faults under qemu-aarch64 -cpu max).
  * paciasp is also a BTI "c" landing pad.
  */
 #include "context.h"

@@ -66,8 +66,8 @@ size_t weft__page_size(void)
 }
 
 /* Is MADV_GUARD_INSTALL real here? qemu-user answers it with success but
- * does not enforce it (NOTES.md), so a success is checked: write() from a
- * guarded page must fail with EFAULT. */
+ * does not enforce it (seen with qemu 7.2), so a success is checked: write()
+ * from a guarded page must fail with EFAULT. */
 static void probe_guard(void)
 {
     size_t ps = weft__page_size();

@@ -3,7 +3,7 @@
  * weft: stackful coroutines for C, scheduled by a per-thread event loop.
  *
  * The one public header. Types are opaque; every declaration carries its
- * one-line contract. Conventions (DESIGN.md): calls returning int/ssize_t
+ * one-line contract. Conventions: calls returning int/ssize_t
  * give >= 0 on success and a negative errno on failure and never set
  * errno; calls returning an object pointer give NULL and set errno.
  *

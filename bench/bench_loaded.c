@@ -91,18 +91,25 @@ static void *yielder(void *arg)
     return NULL;
 }
 
-static double yield_round(long n)
+/* Runs fa(arg) and fb(arg) as two fibers, n iterations each; ns per
+ * iteration (one round trip between them). */
+static double pair_round(weft_fn fa, weft_fn fb, void *arg, long n)
 {
     iters = n;
     uint64_t t0 = bench_now_ns();
-    weft_future *a = weft_spawn(NULL, yielder, NULL);
-    weft_future *b = weft_spawn(NULL, yielder, NULL);
+    weft_future *a = weft_spawn(NULL, fa, arg);
+    weft_future *b = weft_spawn(NULL, fb, arg);
     weft_await(a, NULL);
     weft_await(b, NULL);
     uint64_t t1 = bench_now_ns();
     weft_future_release(a);
     weft_future_release(b);
-    return (double)(t1 - t0) / (double)n; /* a round trip: two yields */
+    return (double)(t1 - t0) / (double)n;
+}
+
+static double yield_round(long n)
+{
+    return pair_round(yielder, yielder, NULL, n); /* two yields a trip */
 }
 
 static void *sender(void *arg)
@@ -122,18 +129,10 @@ static void *receiver(void *arg)
 
 static double chan_round(long n)
 {
-    iters = n;
     weft_chan *ch = weft_chan_new(0);
-    uint64_t t0 = bench_now_ns();
-    weft_future *a = weft_spawn(NULL, receiver, ch);
-    weft_future *b = weft_spawn(NULL, sender, ch);
-    weft_await(a, NULL);
-    weft_await(b, NULL);
-    uint64_t t1 = bench_now_ns();
-    weft_future_release(a);
-    weft_future_release(b);
+    double ns = pair_round(receiver, sender, ch, n);
     weft_chan_free(ch);
-    return (double)(t1 - t0) / (double)n;
+    return ns;
 }
 
 static void *empty(void *arg)

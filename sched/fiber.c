@@ -133,12 +133,7 @@ bool weft__fiber_start_from(struct weft__fiber *f, struct weft__fiber *next)
 {
     if (!weft__fiber_make_coro(next))
         return false;
-    struct weft_loop *loop = f->loop;
-    loop->batch = next->next;
-    next->state = WEFT__FIBER_RUNNING;
-    loop->current = next;
-    loop->nran++;
-    weft__coro_transfer(f->co, next->co);
+    weft__hand_over(f->loop, f, next);
     return true;
 }
 

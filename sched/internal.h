@@ -520,6 +520,19 @@ static inline bool weft__may_refill(struct weft_loop *loop)
             loop->nran - loop->visit_nran < WEFT__RUNS_PER_VISIT);
 }
 
+/* The running fiber f switches to next, the head of the batch, which has
+ * its coroutine. Returns when f runs again. */
+__attribute__((always_inline)) static inline void
+weft__hand_over(struct weft_loop *loop, struct weft__fiber *f,
+                struct weft__fiber *next)
+{
+    loop->batch = next->next;
+    next->state = WEFT__FIBER_RUNNING;
+    loop->current = next;
+    loop->nran++;
+    weft__coro_transfer(f->co, next->co);
+}
+
 /* The running fiber f has queued or parked itself: switch to the next
  * fiber of the batch, or back to the loop. Returns when f runs again. */
 __attribute__((always_inline)) static inline void
@@ -544,11 +557,7 @@ weft__switch_away(struct weft__fiber *f)
         return;
     }
     if (next != NULL && next->co != NULL) {
-        loop->batch = next->next;
-        next->state = WEFT__FIBER_RUNNING;
-        loop->current = next;
-        loop->nran++;
-        weft__coro_transfer(f->co, next->co);
+        weft__hand_over(loop, f, next);
         return;
     }
     /* A fiber that never ran starts by a switch too (out of line). */

@@ -233,10 +233,12 @@ test-native: deps
 	    CK_FORK=no CK_RUN_CASE=coroutines valgrind -q --error-exitcode=9 \
 	        build/native/tests/check_core && \
 	    echo "== valgrind: the loop and IO (memcheck, leaks)" && \
-	    CK_FORK=no valgrind -q --leak-check=full --error-exitcode=9 \
-	        build/native/tests/check_sched && \
-	    CK_FORK=no CK_RUN_CASE=io valgrind -q --leak-check=full \
-	        --error-exitcode=9 build/native/tests/check_io; \
+	    : "fair scheduling: valgrind runs one thread at a time, and by" && \
+	    : "default a thread looping on short syscalls can starve a waker" && \
+	    CK_FORK=no valgrind -q --fair-sched=yes --leak-check=full \
+	        --error-exitcode=9 build/native/tests/check_sched && \
+	    CK_FORK=no CK_RUN_CASE=io valgrind -q --fair-sched=yes \
+	        --leak-check=full --error-exitcode=9 build/native/tests/check_io; \
 	else echo "valgrind not installed: skipping the valgrind run"; fi
 	@if command -v valgrind >/dev/null; then \
 	    echo "== valgrind: leaks of runtime objects show in an ALLOC=libc build"; \

@@ -306,7 +306,7 @@ $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(LIBS) -lm
 
 bench: deps
-	@./scripts/deps.sh boost || true
+	@./scripts/deps.sh boost st go || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
 bench-run: $(BENCHES)
 	@./bench/run.sh $(BUILD)/bench

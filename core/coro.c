@@ -186,6 +186,26 @@ static void pool_put(struct weft__thread *t, struct weft_coro *co,
     weft__stack_unmap(&s);
 }
 
+bool weft__coro_retire(struct weft_coro *co)
+{
+#if WEFT_ASAN || WEFT_TSAN
+    (void)co;
+    return false;
+#else
+    struct weft__thread *t = &weft__thr;
+    struct weft__pool_class *c = pool_class(t, weft_coro_stack_size(co), true);
+    if (c == NULL || c->nhot >= WEFT__POOL_HOT)
+        return false;
+    if (WEFT_UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
+        weft__coro_check_canary(co);
+    co->state = WEFT__CORO_DONE;
+    co->next = c->hot;
+    c->hot = co;
+    c->nhot++;
+    return true;
+#endif
+}
+
 /* ---- public ---- */
 
 weft_coro *weft_coro_new(weft_fn fn, void *arg, const weft_spawn_opts *opts)

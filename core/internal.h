@@ -265,6 +265,37 @@ static inline void weft__coro_transfer(struct weft_coro *from,
     /* Resumed: whoever switched here set weft__thr.current to us. */
 }
 
+/* The running coroutine co, whose body is over (its fn will not be
+ * returned to), gives its stack back to the thread's pool while still on
+ * it: nothing runs on this thread between that and the switch away, and
+ * the pool only links the header. Only the hot pool takes it (the cold
+ * one gives pages back, and we stand on them). False, nothing done, when
+ * it is full or under a sanitizer (which must see the stack die after the
+ * switch). Then the caller ends co the ordinary way. */
+bool weft__coro_retire(struct weft_coro *co);
+
+/* Ends co, retired above, by a switch to `to` (suspended or new), which
+ * inherits co's resumer as in weft__coro_transfer. Does not return. */
+__attribute__((noreturn)) static inline void
+weft__coro_exit_transfer(struct weft_coro *co, struct weft_coro *to)
+{
+    to->resumer = co->resumer;
+    to->state = WEFT__CORO_RUNNING;
+    weft__thr.current = to;
+    weft__ctx_switch(&co->ctx, &to->ctx, true, true);
+    __builtin_unreachable();
+}
+
+/* Ends co, whose body is over, by a switch back to its resumer, as if its
+ * function had returned (the resumer frees it). Does not return. */
+__attribute__((noreturn)) static inline void
+weft__coro_exit(struct weft_coro *co)
+{
+    co->state = WEFT__CORO_DONE;
+    weft__ctx_switch(&co->ctx, co->resumer, true, false);
+    __builtin_unreachable();
+}
+
 /* Writes the coroutine's display name into buf (at least 32 bytes). */
 const char *weft__coro_name(const struct weft_coro *co, char *buf);
 

@@ -2,10 +2,13 @@
 /*
  * Fibers: coroutines scheduled by a loop. The loop resumes a ready fiber;
  * the fiber runs until it parks (waits for something), yields, or returns,
- * and each of those switches back to the loop. The coroutine and its stack
- * are made when the fiber first runs, on the loop's thread, so spawning is
- * cheap. A fiber cancelled before it starts still runs: its first
- * suspension point returns -ECANCELED, so the argument it owns is freed.
+ * and each of those switches to the next ready fiber of the batch, or back
+ * to the loop (switch_away in internal.h, fiber_exit here). A spawned fiber
+ * and its future are one allocation (struct weft__task); the coroutine and
+ * its stack are made when the fiber first runs, on the loop's thread, so
+ * spawning is cheap. A fiber cancelled before it starts still runs: its
+ * first suspension point returns -ECANCELED, so the argument it owns is
+ * freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,28 +50,31 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
         errno = EINVAL;
         return NULL;
     }
-    struct weft__fiber *f = weft__zalloc(sizeof *f);
-    if (f == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    struct weft__fiber *f;
     if (fut != NULL) { /* weft_submit's: the loop's reference is ours */
+        if ((f = weft__zalloc(sizeof *f)) == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
         f->fut = fut;
         weft__spin_lock(&fut->lock);
         fut->task = f;
         f->cancel = fut->cancel_req; /* cancelled while it travelled */
         weft__spin_unlock(&fut->lock);
-    } else {
-        f->fut = weft__future_new();
-        if (f->fut == NULL) {
-            weft__free(f, sizeof *f);
+    } else { /* fiber and future together */
+        struct weft__task *t = weft__zalloc(sizeof *t);
+        if (t == NULL) {
             errno = ENOMEM;
             return NULL;
         }
+        weft__future_init(&t->fut);
+        t->fut.in_task = true;
+        /* the loop's reference, and the caller's */
+        atomic_init(&t->fut.refs, with_future ? 2 : 1);
+        f = &t->fib;
+        f->fut = &t->fut;
         f->fut->task = f;
         f->fut->task_loop = loop;
-        if (with_future)
-            weft__future_retain(f->fut); /* the caller's reference */
     }
     f->loop = loop;
     f->id = ++loop->last_fiber_id;
@@ -86,16 +92,10 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
     return f;
 }
 
-/* The coroutine body of every fiber. */
-static void *fiber_main(void *arg)
-{
-    struct weft__fiber *f = arg;
-    return f->fn(f->arg);
-}
-
-/* f has returned (or could not get a stack): complete its future and
- * free it. */
-static void fiber_finish(struct weft__fiber *f, void *result)
+/* f has returned (or could not get a stack), and its coroutine is given
+ * back: completes its future, and frees it (with the future, if that was
+ * the last reference: see struct weft__task). */
+static void fiber_complete(struct weft__fiber *f, void *result)
 {
     struct weft_loop *loop = f->loop;
     if (WEFT_UNLIKELY(f->held != NULL)) /* debug; before its name goes */
@@ -103,7 +103,19 @@ static void fiber_finish(struct weft__fiber *f, void *result)
     f->state = WEFT__FIBER_DONE;
     all_del(loop, f);
     int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;
-    if (WEFT_UNLIKELY(loop->debug) && err != 0) {
+    weft_future *fut = f->fut;
+    bool alone = !fut->in_task;
+    weft__future_complete(fut, err ? NULL : result, err);
+    weft_future_release(fut); /* f may be gone */
+    if (alone)
+        weft__free(f, sizeof *f);
+}
+
+/* The same, on the loop's stack: gives back its coroutine first. */
+static void fiber_finish(struct weft__fiber *f, void *result)
+{
+    int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;
+    if (WEFT_UNLIKELY(f->loop->debug) && err != 0) {
         /* Keep its name: a report may need it after the fiber is gone. */
         char buf[32];
         f->fut->debug = true;
@@ -112,9 +124,50 @@ static void fiber_finish(struct weft__fiber *f, void *result)
     }
     if (f->co != NULL)
         weft_coro_free(f->co);
-    weft__future_complete(f->fut, err ? NULL : result, err);
-    weft_future_release(f->fut);
-    weft__free(f, sizeof *f);
+    fiber_complete(f, result);
+}
+
+/* The end of a fiber whose function has returned, on its own stack: it
+ * completes its future (waking its awaiter, typically) and switches
+ * straight to the next fiber of the batch, its stack already back in the
+ * pool; no trip through the loop. When there is no next fiber, or the pool
+ * will not take the stack while we stand on it, it switches back to the
+ * loop, which gives the coroutine back (weft__fiber_run). */
+__attribute__((noreturn, noinline)) static void
+fiber_exit(struct weft__fiber *f, void *result)
+{
+    struct weft_loop *loop = f->loop;
+    weft_coro *co = f->co;
+    loop->current = NULL; /* as on the loop's stack, for what completion runs */
+    fiber_complete(f, result); /* f is gone */
+    struct weft__fiber *next = loop->batch;
+    if (next == NULL)
+        next = weft__refill(loop);
+    if (next != NULL && (next->co != NULL || weft__fiber_make_coro(next)) &&
+        weft__coro_retire(co)) {
+#if WEFT__RESUME_HINT
+        weft__resume_ra = NULL; /* the return stack holds our frames */
+#endif
+        loop->batch = next->next;
+        next->state = WEFT__FIBER_RUNNING;
+        loop->current = next;
+        loop->nran++;
+        weft__coro_exit_transfer(co, next->co);
+    }
+    loop->exited = co;
+    weft__coro_exit(co);
+}
+
+/* The coroutine body of every fiber. */
+static void *fiber_main(void *arg)
+{
+    struct weft__fiber *f = arg;
+    void *result = f->fn(f->arg);
+    /* Debug mode times each slice from the loop, and the sanitizers must
+     * see the stack die after the switch: the loop ends the fiber there. */
+    if (!WEFT_ASAN && !WEFT_TSAN && !f->loop->debug)
+        fiber_exit(f, result);
+    return result;
 }
 
 bool weft__fiber_make_coro(struct weft__fiber *f)
@@ -156,6 +209,11 @@ void weft__fiber_run(struct weft__fiber *f)
     /* Back on the loop's stack: from f, or from a fiber f switched to. */
     struct weft__fiber *x = loop->current;
     loop->current = NULL;
+    if (x == NULL) { /* one that ended itself (fiber_exit) */
+        weft_coro_free(loop->exited);
+        loop->exited = NULL;
+        return;
+    }
     if (WEFT_UNLIKELY(loop->debug))
         weft__debug_slice_end(loop, x); /* it parked, yielded or returned */
     if (weft_coro_done(x->co)) {

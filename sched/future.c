@@ -31,6 +31,15 @@ static _Noreturn void out_of_memory(const char *what)
     abort();
 }
 
+void weft__future_init(struct weft_future *f)
+{
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->done, false);
+    atomic_init(&f->lock, 0);
+    f->magic = WEFT__FUTURE_LIVE;
+    f->debug = (weft__loop_tls && weft__loop_tls->debug) || weft__debug();
+}
+
 weft_future *weft__future_new(void)
 {
     struct weft_future *f = weft__zalloc(sizeof *f);
@@ -38,11 +47,7 @@ weft_future *weft__future_new(void)
         errno = ENOMEM;
         return NULL;
     }
-    atomic_init(&f->refs, 1);
-    atomic_init(&f->done, false);
-    atomic_init(&f->lock, 0);
-    f->magic = WEFT__FUTURE_LIVE;
-    f->debug = weft__debug() || (weft__loop_tls && weft__loop_tls->debug);
+    weft__future_init(f);
     return f;
 }
 
@@ -94,8 +99,11 @@ void weft_future_release(weft_future *f)
     }
     f->magic = WEFT__FUTURE_DEAD;
     if (weft__debug())
-        return; /* quarantined: later misuse is caught for sure */
-    weft__free(f, sizeof *f);
+        return;     /* quarantined: later misuse is caught for sure */
+    if (f->in_task) /* its fiber has finished: it held a reference */
+        weft__free(f, sizeof(struct weft__task));
+    else
+        weft__free(f, sizeof *f);
 }
 
 static void list_add(weft_future *f, struct weft__waiter *w)
@@ -139,6 +147,15 @@ void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w)
     weft__spin_unlock(&f->lock);
 }
 
+/* Wakes a fiber waiting on f, done, with f's outcome (under f's lock). */
+static void wake_waiter(weft_future *f, struct weft__waiter *w)
+{
+    w->result = f->result;
+    w->err = f->err;
+    atomic_store_explicit(&f->observed, true, memory_order_relaxed);
+    weft__wake(w->fiber, 0);
+}
+
 /* On a waiter's loop: wakes that loop's fibers waiting on f. */
 static void wake_local_fibers(void *arg)
 {
@@ -150,7 +167,7 @@ static void wake_local_fibers(void *arg)
         struct weft__waiter *next = w->next;
         if (w->kind == WEFT__WAITER_FIBER && w->loop == me) {
             list_del(f, w);
-            weft__wake(w->fiber, 0);
+            wake_waiter(f, w);
         }
         w = next;
     }
@@ -214,7 +231,7 @@ int weft__future_complete(weft_future *f, void *result, int err)
         case WEFT__WAITER_FIBER:
             if (w->loop == me) {
                 list_del(f, w);
-                weft__wake(w->fiber, 0);
+                wake_waiter(f, w);
             } else {
                 /* Stays listed: its loop removes it under the lock. (A
                  * parked fiber keeps its loop alive: the post cannot
@@ -230,7 +247,10 @@ int weft__future_complete(weft_future *f, void *result, int err)
             break;
         case WEFT__WAITER_WAKE:
             list_del(f, w);
-            weft__poller_wake(&w->loop->poller);
+            if (w->loop == me) /* fibers handing over: back to run_until */
+                me->until_done = true;
+            else
+                weft__poller_wake(&w->loop->poller);
             break;
         case WEFT__WAITER_CALLBACK:
             list_del(f, w);
@@ -526,16 +546,78 @@ int weft_await(weft_future *f, void **out)
     return weft_await_timeout(f, -1, out);
 }
 
+/* f's outcome, for an await: 0 and *out, or its error. */
+static int outcome(weft_future *f, void **out)
+{
+    atomic_store_explicit(&f->observed, true, memory_order_relaxed);
+    if (f->err == 0 && out != NULL)
+        *out = f->result;
+    return f->err;
+}
+
+/*
+ * wait_until for a fiber awaiting a task of its own loop, the common case
+ * (spawn, then await), in a lock and a park. It takes no reference, so the
+ * outcome comes with the wake (wake_waiter): the future may be gone by the
+ * time we run (weft_self() of a weft_go fiber, awaited, holds no
+ * reference), and the loop's deadlock check does not count references for
+ * tasks (completes_elsewhere). A wake with 0 comes from the completion,
+ * which has taken our waiter off the list; a timeout or a cancellation
+ * takes it off through unlink_single, and the task, not done or done by
+ * another thread's weft_future_resolve while it still runs, holds f.
+ * Returns 0 once f is done, with its outcome in *res (weft_await's
+ * return value and *out), or the wait's -ETIMEDOUT, -ECANCELED, -ENOMEM.
+ */
+WEFT__RESUME_RETURN __attribute__((noinline)) static int
+await_local(struct weft__fiber *fib, weft_future *f, int64_t deadline,
+            void **out, int *res)
+{
+    for (;;) {
+        weft__spin_lock(&f->lock);
+        if (atomic_load_explicit(&f->done, memory_order_relaxed)) {
+            weft__spin_unlock(&f->lock);
+            *res = outcome(f, out);
+            return 0;
+        }
+        fib->fw = (struct weft__waiter){
+            .kind = WEFT__WAITER_FIBER, .loop = fib->loop, .fiber = fib};
+        list_add(f, &fib->fw);
+        weft__spin_unlock(&f->lock);
+        int rc = weft__park(fib, WEFT__WAIT_FUTURE, f, deadline, unlink_single);
+        if (rc == 0) {
+            if (fib->fw.err == 0 && out != NULL)
+                *out = fib->fw.result;
+            *res = fib->fw.err;
+            return 0;
+        }
+        if (!weft_future_done(f))
+            return rc;
+        /* done as the time ran out: the lock above reads it */
+    }
+}
+
 int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out)
 {
     if (bad(f, "weft_await"))
         return -EINVAL;
+    if (weft_future_done(f))
+        return weft_future_result(f, out);
     struct weft__fiber *fib = weft__fiber_current();
     if (fib != NULL && fib->fut == f)
         return -EDEADLK; /* awaiting itself */
     bool held = false;
-    int rc = wait_until(&f, 1, all_done, NULL, weft__wait_deadline(timeout_ms),
-                        &held);
+    int64_t deadline = weft__wait_deadline(timeout_ms);
+    int rc;
+    if (fib != NULL && f->task_loop == fib->loop) {
+        int res;
+        rc = await_local(fib, f, deadline, out, &res);
+        if (rc == 0)
+            return res;
+        if (rc != -ETIMEDOUT)
+            return rc;
+    } else {
+        rc = wait_until(&f, 1, all_done, NULL, deadline, &held);
+    }
     if (rc == -ETIMEDOUT) {
         /* asyncio.wait_for: a timeout cancels, and returns once the
          * cancelled task has finished its cleanup. */

@@ -136,6 +136,8 @@ struct weft__waiter {
     struct weft__tpark *tp;            /* THREAD */
     void (*cb)(weft_future *, void *); /* CALLBACK */
     void *arg;
+    void *result; /* FIBER: the outcome, written before the wake (the */
+    int err;      /* future may be gone once the fiber runs again) */
 };
 
 /* What a fiber waiting on several futures parks on. */
@@ -321,10 +323,10 @@ struct weft_loop {
     bool forever;    /* runs until stopped (its own thread) */
     union {
         struct {
-            bool closing;  /* weft_loop_free: every park cancels */
-            bool embedded; /* weft_loop_fd was asked for */
-            bool debug;    /* debug mode (sched/debug.c) */
-            bool unused_;
+            bool closing;    /* weft_loop_free: every park cancels */
+            bool embedded;   /* weft_loop_fd was asked for */
+            bool debug;      /* debug mode (sched/debug.c) */
+            bool until_done; /* run_until's future is done: come back */
         };
         uint32_t modes; /* any of them: see weft__may_refill */
     };
@@ -352,12 +354,13 @@ struct weft_loop {
     struct weft_future *until;   /* what weft_loop_run_until waits for */
 
     struct weft__fiber *runq_head, *runq_tail; /* FIFO of ready fibers */
-    struct weft__fiber *batch;         /* this iteration's fibers not yet run */
-    struct weft__fiber *current;       /* running fiber or NULL */
-    struct weft__fiber *fibers;        /* every live fiber */
-    size_t nfibers;                    /* live fibers */
-    size_t nfdwait;                    /* parked on fds */
-    size_t nemfile;                    /* parked in accept backoff */
+    struct weft__fiber *batch;   /* this iteration's fibers not yet run */
+    struct weft__fiber *current; /* running fiber or NULL */
+    struct weft_coro *exited;    /* a fiber's, ended on its own: to free */
+    struct weft__fiber *fibers;  /* every live fiber */
+    size_t nfibers;              /* live fibers */
+    size_t nfdwait;              /* parked on fds */
+    size_t nemfile;              /* parked in accept backoff */
     struct weft__waitq emfile_waiters; /* them */
 
     struct weft__call *calls; /* call_soon ring */
@@ -520,6 +523,18 @@ static inline bool weft__may_refill(struct weft_loop *loop)
             loop->nran - loop->visit_nran < WEFT__RUNS_PER_VISIT);
 }
 
+/* The batch is empty: makes the run queue the batch if the policy allows
+ * (weft__may_refill), and returns its head; NULL if not (or empty). */
+static inline struct weft__fiber *weft__refill(struct weft_loop *loop)
+{
+    if (loop->runq_head == NULL || !weft__may_refill(loop))
+        return NULL;
+    struct weft__fiber *next = loop->batch = loop->runq_head;
+    loop->runq_head = loop->runq_tail = NULL;
+    loop->now_valid = false; /* a new iteration, in effect */
+    return next;
+}
+
 /* The running fiber f switches to next, the head of the batch, which has
  * its coroutine. Returns when f runs again. */
 __attribute__((always_inline)) static inline void
@@ -545,11 +560,8 @@ weft__switch_away(struct weft__fiber *f)
      * return address on top of the return stack (WEFT__RESUME_RETURN). */
     weft__resume_ra = __builtin_return_address(0);
 #endif
-    if (next == NULL && loop->runq_head != NULL && weft__may_refill(loop)) {
-        next = loop->batch = loop->runq_head;
-        loop->runq_head = loop->runq_tail = NULL;
-        loop->now_valid = false; /* a new iteration, in effect */
-    }
+    if (next == NULL)
+        next = weft__refill(loop);
     if (next == f) { /* alone: keep running */
         loop->batch = f->next;
         f->state = WEFT__FIBER_RUNNING;
@@ -674,8 +686,20 @@ struct weft_future {
     struct weft_loop *task_loop; /* its loop (stays set when done) */
     bool cancel_req; /* weft_cancel of a submission whose fiber did not
                         exist yet: the fiber starts cancelled */
+    bool in_task;    /* the head of a struct weft__task: frees it */
     struct weft__waiter *waiters;
 };
+
+/* A fiber of weft_spawn or weft_go and its future, in one allocation: the
+ * future's last release frees both (the fiber holds a reference until it
+ * has finished, so the fiber part is never freed under it). */
+struct weft__task {
+    struct weft_future fut;
+    struct weft__fiber fib;
+};
+
+/* Sets up a zeroed future with one reference. */
+void weft__future_init(struct weft_future *f);
 
 /* Creates a future with one reference; NULL and errno ENOMEM. */
 weft_future *weft__future_new(void);

@@ -528,6 +528,7 @@ static int run(struct weft_loop *loop, struct weft_future *until)
     }
     if (until != NULL) {
         loop->until = NULL;
+        loop->until_done = false;
         weft__future_remove_waiter(until, &w);
     }
     leave(loop);

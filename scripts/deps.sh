@@ -10,6 +10,8 @@
 #   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc)
 #   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
+#   st       State Threads (a benchmark comparator only; not fatal)
+#   go       Go (the 1M-spawn comparator of bench_scale only; not fatal)
 #   fuzz     clang with libFuzzer (compiler-rt) for `make fuzz`
 set -u
 
@@ -51,6 +53,14 @@ need_boost() {
         echo "libboost-context-dev"
 }
 
+need_st() {
+    [ -e /usr/include/st.h ] || echo "libst-dev"
+}
+
+need_go() {
+    command -v go >/dev/null 2>&1 || echo "golang-go"
+}
+
 apt_install() { # $1 = multiarch needed (0/1), rest = packages
     multi=$1
     shift
@@ -75,6 +85,8 @@ for group in "$@"; do
     lib) pkgs=$(need_lib | tr '\n' ' ') multi=0 fatal=1 ;;
     cross) pkgs=$(need_cross | tr '\n' ' ') multi=1 fatal=1 ;;
     boost) pkgs=$(need_boost | tr '\n' ' ') multi=0 fatal=0 ;;
+    st) pkgs=$(need_st | tr '\n' ' ') multi=0 fatal=0 ;;
+    go) pkgs=$(need_go | tr '\n' ' ') multi=0 fatal=0 ;;
     fuzz) pkgs=$(need_fuzz | tr '\n' ' ') multi=0 fatal=1 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac

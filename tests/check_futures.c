@@ -4,8 +4,10 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "weft.h"
@@ -567,6 +569,225 @@ START_TEST(a_released_future_is_named_in_debug_mode)
 }
 END_TEST
 
+/* ---- a fiber's end hands straight over to the next one ---- */
+
+static void *yields_then_returns(void *arg)
+{
+    weft_yield();
+    return arg;
+}
+
+/* Spawns n fibers of stack sizes cycling through nsizes sizes, all ending
+ * in the same batch, and checks every result (gather) and a direct await
+ * of each. Past the thread's hot stack pool (64) and its size classes (4),
+ * a fiber's end goes back through the loop: both ways are exercised. */
+static void spawn_many(int n, int nsizes)
+{
+    weft_future **fs = calloc((size_t)n, sizeof *fs);
+    void **rs = calloc((size_t)n, sizeof *rs);
+    ck_assert_ptr_nonnull(fs);
+    ck_assert_ptr_nonnull(rs);
+    for (int i = 0; i < n; i++) {
+        weft_spawn_opts o = {.stack_size =
+                                 (size_t)(64 + 16 * (i % nsizes)) * 1024};
+        fs[i] =
+            weft_spawn_ex(NULL, yields_then_returns, (void *)(intptr_t)i, &o);
+        ck_assert_ptr_nonnull(fs[i]);
+    }
+    ck_assert_int_eq(weft_gather(fs, (size_t)n, rs, NULL, 0), 0);
+    for (int i = 0; i < n; i++) {
+        ck_assert_ptr_eq(rs[i], (void *)(intptr_t)i);
+        void *r = NULL;
+        ck_assert_int_eq(weft_await(fs[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(intptr_t)i);
+        weft_future_release(fs[i]);
+    }
+    free(fs);
+    free(rs);
+}
+
+/* A socket, a timer and another thread posting calls around: a fiber's
+ * end must lose none of that work. */
+static atomic_int posted_ran;
+
+static void count_posted(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&posted_ran, 1);
+}
+
+static void *posts_calls(void *arg)
+{
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(weft_call_soon_threadsafe(arg, count_posted, NULL), 0);
+        if (i % 100 == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void *reads_a_byte(void *arg)
+{
+    char c;
+    return (void *)(intptr_t)weft_read((int)(intptr_t)arg, &c, 1, 10000);
+}
+
+static void *spawn_await_main(void *arg)
+{
+    (void)arg;
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    weft_future *reader =
+        weft_spawn(NULL, reads_a_byte, (void *)(intptr_t)sp[0]);
+    weft_future *sleeper5 = weft_spawn(NULL, sleeper, (void *)5);
+    atomic_store(&posted_ran, 0);
+    pthread_t th;
+    ck_assert_int_eq(
+        pthread_create(&th, NULL, posts_calls, weft_loop_current()), 0);
+
+    /* One at a time: the child's end switches back to its awaiter. */
+    for (intptr_t i = 0; i < 20000; i++) {
+        weft_future *f = weft_spawn(NULL, yields_then_returns, (void *)i);
+        void *r = NULL;
+        ck_assert_int_eq(weft_await(f, &r), 0);
+        ck_assert_ptr_eq(r, (void *)i);
+        weft_future_release(f);
+        if (i == 10000)
+            ck_assert_int_eq(write(sp[1], "x", 1), 1);
+    }
+    spawn_many(300, 1);
+    spawn_many(300, 6);
+    /* A fiber with no future of its own ends the same way. */
+    static int ran;
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(weft_go(NULL, yields_then_returns, &ran), 0);
+
+    void *r = NULL;
+    ck_assert_int_eq(weft_await(reader, &r), 0);
+    ck_assert_ptr_eq(r, (void *)1);
+    ck_assert_int_eq(weft_await(sleeper5, &r), 0);
+    pthread_join(th, NULL);
+    while (atomic_load(&posted_ran) < 1000)
+        weft_sleep(1);
+    weft_future_release(reader);
+    weft_future_release(sleeper5);
+    close(sp[0]);
+    close(sp[1]);
+    return NULL;
+}
+
+START_TEST(a_fibers_end_switches_straight_to_its_awaiter)
+{
+    ck_assert_int_eq(weft_run(spawn_await_main, NULL, NULL), 0);
+}
+END_TEST
+
+static void *resolves_later(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    ck_assert_int_eq(weft_future_resolve(arg, (void *)7), 0);
+    return NULL;
+}
+
+static void *sleeps_long(void *arg)
+{
+    (void)arg;
+    weft_sleep(200);
+    return (void *)1;
+}
+
+static void *awaits_until_cancelled(void *arg)
+{
+    int rc = weft_await(arg, NULL);
+    ck_assert_int_eq(rc, -ECANCELED);
+    /* The task it gave up on ends while this sleeps: its end must not
+     * wake this fiber (the waiter left the list). */
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(weft_sleep(300), 0);
+    ck_assert_int_ge(now_ms() - t0, 290);
+    return NULL;
+}
+
+static void *await_edges_main(void *arg)
+{
+    (void)arg;
+    /* An awaiter cancelled while its task runs on. */
+    weft_future *t = weft_spawn(NULL, sleeps_long, NULL);
+    weft_future *a = weft_spawn(NULL, awaits_until_cancelled, t);
+    weft_yield();
+    ck_assert_int_eq(weft_cancel(a), 0);
+    ck_assert_int_eq(weft_await(a, NULL), 0);
+    void *r = NULL;
+    ck_assert_int_eq(weft_await(t, &r), 0);
+    ck_assert_ptr_eq(r, (void *)1);
+    weft_future_release(a);
+    weft_future_release(t);
+
+    /* A task's future resolved by another thread while a fiber of its
+     * loop awaits it: the awaiter has that outcome, and the task's own
+     * end later finds its future done. */
+    t = weft_spawn(NULL, sleeps_long, NULL);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, resolves_later, t), 0);
+    ck_assert_int_eq(weft_await(t, &r), 0);
+    ck_assert_ptr_eq(r, (void *)7);
+    pthread_join(th, NULL);
+    weft_future_release(t);
+
+    return NULL;
+}
+
+START_TEST(awaits_survive_cancellation_and_foreign_completion)
+{
+    ck_assert_int_eq(weft_run(await_edges_main, NULL, NULL), 0);
+}
+END_TEST
+
+static int until_rounds;
+
+static void *yields_forever_until(void *arg)
+{
+    volatile int *stop = arg;
+    while (!*stop)
+        weft_yield();
+    return NULL;
+}
+
+static void *yields_a_little(void *arg)
+{
+    for (int i = 0; i < 10; i++)
+        weft_yield();
+    until_rounds++;
+    return arg;
+}
+
+START_TEST(run_until_returns_while_others_hand_over_without_timers)
+{
+    /* No timer, no descriptor: nothing makes the loop visit the kernel,
+     * and two fibers hand over to each other without pause. run_until
+     * still returns once its future is done, also when that future's
+     * fiber ends by switching straight to them. */
+    weft_loop *loop = weft_loop_new();
+    static volatile int stop;
+    stop = 0;
+    weft_future *a = weft_spawn(loop, yields_forever_until, (void *)&stop);
+    weft_future *b = weft_spawn(loop, yields_forever_until, (void *)&stop);
+    for (int i = 0; i < 3; i++) {
+        weft_future *u = weft_spawn(loop, yields_a_little, NULL);
+        ck_assert_int_eq(weft_loop_run_until(loop, u), 0);
+        ck_assert(weft_future_done(u));
+        weft_future_release(u);
+    }
+    ck_assert_int_eq(until_rounds, 3);
+    stop = 1;
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    weft_future_release(a);
+    weft_future_release(b);
+    weft_loop_free(loop);
+}
+END_TEST
+
 static Suite *futures_suite(void)
 {
     Suite *s = suite_create("futures");
@@ -588,6 +809,9 @@ static Suite *futures_suite(void)
     tcase_add_test(
         tc, executor_free_waits_for_running_jobs_and_cancels_queued_ones);
     tcase_add_test(tc, a_released_future_is_named_in_debug_mode);
+    tcase_add_test(tc, a_fibers_end_switches_straight_to_its_awaiter);
+    tcase_add_test(tc, awaits_survive_cancellation_and_foreign_completion);
+    tcase_add_test(tc, run_until_returns_while_others_hand_over_without_timers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -98,7 +98,7 @@ deps-lib:
 # tests, benchmarks and libweft.so are built from these objects.
 sq = $(subst ','\'',$(1))
 FLAGS_VARS = $(CC)|$(LIB_CFLAGS)|$(ASFLAGS_ALL)|$(LIBS)|$(LIB_SRC)|\
-             $(CHECK_CFLAGS)|$(CHECK_LIBS)|$(BOOST_LIBS)
+             $(CHECK_CFLAGS)|$(CHECK_LIBS)|$(BOOST_LIBS)|$(ST_LIBS)
 $(BUILD)/flags.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(call sq,$(FLAGS_VARS))' ]; then \
@@ -298,12 +298,14 @@ fuzz-run: $(BUILD)/libweft.a
 # ---- benchmarks ----
 
 BOOST_LIBS = $(shell test -e /usr/include/boost/context/detail/fcontext.hpp && echo -l:libboost_context.a)
-BENCH_CFLAGS := $(CFLAGS_ALL) -O2 -Iinclude -Iarch $(if $(BOOST_LIBS),-DWEFT_HAVE_BOOST=1)
+ST_LIBS = $(shell test -e /usr/include/st.h && echo -lst)
+BENCH_CFLAGS := $(CFLAGS_ALL) -O2 -Iinclude -Iarch $(if $(BOOST_LIBS),-DWEFT_HAVE_BOOST=1) \
+                $(if $(ST_LIBS),-DWEFT_HAVE_ST=1)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(LIBS) -lm
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
 
 bench: deps
 	@./scripts/deps.sh boost st go || true

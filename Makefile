@@ -307,10 +307,18 @@ $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
 
+# bench_scale's Go comparator, built when Go is installed (make bench
+# installs golang-go when it can; without it the comparison is skipped).
+GO = $(shell command -v go 2>/dev/null)
+$(BUILD)/bench/go_spawn: bench/go/spawn.go
+	@mkdir -p $(dir $@)
+	cd bench/go && GOCACHE=$(abspath $(BUILD))/gocache GO111MODULE=off \
+	    $(GO) build -o $(abspath $@) spawn.go
+
 bench: deps
 	@./scripts/deps.sh boost st go || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
-bench-run: $(BENCHES)
+bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn)
 	@./bench/run.sh $(BUILD)/bench
 
 # ---- style ----

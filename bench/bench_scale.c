@@ -8,7 +8,9 @@
  *
  * Beside it, in the same process, rounds interleaved, the floor of any
  * design with one stack per fiber: N separate mappings the size of a
- * default weft stack and its guard, one page of each touched.
+ * default weft stack and its guard, one page of each touched; and, when
+ * Go is installed (bench/go/spawn.go, built as go_spawn next to this
+ * binary), the same with N goroutines parking on a channel.
  *
  * WEFT_BENCH_SCALE_MAX caps N (default 1,000,000); WEFT_BENCH_QUICK=1
  * stops at 100,000.
@@ -16,6 +18,8 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -107,6 +111,40 @@ static void *scale_main(void *arg)
     return NULL;
 }
 
+/* ---- Go's goroutines (bench/go/spawn.go, built beside us) ---- */
+
+static char go_path[4096];
+
+/* Finds go_spawn next to this binary; false if it was not built. */
+static bool go_find(void)
+{
+    ssize_t len = readlink("/proc/self/exe", go_path, sizeof go_path - 16);
+    if (len <= 0)
+        return false;
+    go_path[len] = '\0';
+    char *slash = strrchr(go_path, '/');
+    if (slash == NULL)
+        return false;
+    strcpy(slash + 1, "go_spawn");
+    return access(go_path, X_OK) == 0;
+}
+
+/* One round of n goroutines, in a child that inherits our CPU affinity
+ * (one CPU: the Go runtime then runs one P). Total seconds, or -1. */
+static double go_round(long n)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "'%s' %ld", go_path, n);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    double sp = -1, wf = -1;
+    int got = fscanf(p, "%lf %lf", &sp, &wf);
+    if (pclose(p) != 0 || got != 2)
+        return -1;
+    return sp + wf;
+}
+
 /* One round with n fibers; returns the total seconds. */
 static double scale_round(long n, long *rss_per_fiber)
 {
@@ -154,8 +192,12 @@ int main(void)
            "N %d KiB mappings with one page touched (the floor)\n",
            (WEFT_STACK_DEFAULT + GUARD) / 1024);
 
+    bool go = go_find();
+    if (!go)
+        printf("# Go comparator not built (install golang-go; make bench "
+               "does): no Go column\n");
     static const long sizes[] = {1000, 10000, 100000, 1000000};
-    double ratio_1m = -1;
+    double ratio_1m = -1, go_ratio_1m = -1;
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         long n = sizes[k];
         if (n > max)
@@ -166,7 +208,7 @@ int main(void)
          * hosts (a VM whose guest memory the host has not backed yet), so
          * neither side may always come first. */
         int rounds = n <= 10000 ? 8 : n <= 100000 ? 4 : 2;
-        double fl[8], tot[8], sp[8], wf[8];
+        double fl[8], tot[8], sp[8], wf[8], gt[8];
         long rss = 0;
         for (int r = 0; r < rounds; r++) {
             if (r % 2 == 0)
@@ -176,6 +218,11 @@ int main(void)
             wf[r] = sc.wake_finish_s;
             if (r % 2 == 1)
                 fl[r] = floor_round(n);
+            if (go && (gt[r] = go_round(n)) < 0) {
+                fprintf(stderr, "bench_scale: %s failed: no Go column\n",
+                        go_path);
+                go = false;
+            }
         }
         double m_fl = bench_median(fl, rounds);
         double m_tot = bench_median(tot, rounds);
@@ -197,6 +244,15 @@ int main(void)
         bench_line(name, m_fl * 1e3, "ms");
         snprintf(name, sizeof name, "scale_%s_total/floor", l);
         bench_line(name, m_tot / m_fl, "x");
+        if (go) {
+            double m_go = bench_median(gt, rounds);
+            snprintf(name, sizeof name, "scale_%s_go_goroutines_total", l);
+            bench_line(name, m_go * 1e3, "ms");
+            snprintf(name, sizeof name, "scale_%s_total/go", l);
+            bench_line(name, m_tot / m_go, "x");
+            if (n == 1000000)
+                go_ratio_1m = m_tot / m_go;
+        }
         if (n == 1000000)
             ratio_1m = m_tot / m_fl;
     }
@@ -209,5 +265,8 @@ int main(void)
     else
         printf("# 1M not run (WEFT_BENCH_SCALE_MAX or WEFT_BENCH_QUICK): "
                "no target\n");
+    if (go_ratio_1m >= 0)
+        pass &= bench_target("1M spawned, parked, finished / Go's goroutines",
+                             go_ratio_1m, "<=", 1.0);
     return pass ? 0 : 2;
 }

@@ -238,7 +238,10 @@ test-native: deps
 	    CK_FORK=no valgrind -q --fair-sched=yes --leak-check=full \
 	        --error-exitcode=9 build/native/tests/check_sched && \
 	    CK_FORK=no CK_RUN_CASE=io valgrind -q --fair-sched=yes \
-	        --leak-check=full --error-exitcode=9 build/native/tests/check_io; \
+	        --leak-check=full --error-exitcode=9 build/native/tests/check_io && \
+	    CK_FORK=no CK_RUN_CASE=handover WEFT_TEST_SLOW=1 valgrind -q \
+	        --fair-sched=yes --leak-check=full --error-exitcode=9 \
+	        build/native/tests/check_futures; \
 	else echo "valgrind not installed: skipping the valgrind run"; fi
 	@if command -v valgrind >/dev/null; then \
 	    echo "== valgrind: leaks of runtime objects show in an ALLOC=libc build"; \

@@ -809,10 +809,15 @@ static Suite *futures_suite(void)
     tcase_add_test(
         tc, executor_free_waits_for_running_jobs_and_cancels_queued_ones);
     tcase_add_test(tc, a_released_future_is_named_in_debug_mode);
-    tcase_add_test(tc, a_fibers_end_switches_straight_to_its_awaiter);
-    tcase_add_test(tc, awaits_survive_cancellation_and_foreign_completion);
-    tcase_add_test(tc, run_until_returns_while_others_hand_over_without_timers);
     suite_add_tcase(s, tc);
+    /* A fiber's end on its own stack: also run under valgrind (make
+     * test-native), since the sanitizer builds end fibers on the loop. */
+    TCase *ho = tcase_create("handover");
+    tcase_set_timeout(ho, 120);
+    tcase_add_test(ho, a_fibers_end_switches_straight_to_its_awaiter);
+    tcase_add_test(ho, awaits_survive_cancellation_and_foreign_completion);
+    tcase_add_test(ho, run_until_returns_while_others_hand_over_without_timers);
+    suite_add_tcase(s, ho);
     return s;
 }
 

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# Build options that change the objects rebuild them: ALLOC=jemalloc, then
-# ALLOC=libc, then jemalloc again, in one BUILD folder, must each give a
-# libweft.a that calls (or does not call) mallocx; unchanged options
-# rebuild nothing. And weft.pc's plain (dynamic) Libs carry -pthread.
+# Build options rebuild the objects they change: ALLOC=jemalloc, then
+# ALLOC=libc, then jemalloc again, in one BUILD folder, must each compile
+# the library again with that option (and give a weft.pc that links
+# jemalloc or not); unchanged options rebuild nothing. And weft.pc's plain
+# (dynamic) Libs carry -pthread.
 # Quick: -O0, the static library and weft.pc only. Run by make test-native.
 set -eu
 MAKE=${MAKE:-make}
@@ -24,9 +25,10 @@ build()
         { cat "$tmp/log" >&2; fail "make $*"; }
 }
 
-calls_mallocx()
+# The last build compiled core/alloc.c with WEFT_ALLOC_JEMALLOC=$1.
+compiled_with()
 {
-    nm "$tmp/libweft.a" 2>/dev/null | grep -Eq ' [Uw] mallocx$'
+    grep -- ' -c core/alloc.c ' "$tmp/log" | grep -q -- "-DWEFT_ALLOC_JEMALLOC=$1"
 }
 
 pc()
@@ -44,7 +46,7 @@ fi
 
 if [ $jemalloc = 1 ]; then
     build ALLOC=jemalloc
-    calls_mallocx || fail "ALLOC=jemalloc: libweft.a does not call mallocx"
+    compiled_with 1 || fail "ALLOC=jemalloc: core/alloc.c not compiled for it"
     case " $(pc --static --libs) " in
     *jemalloc*) ;;
     *) fail "ALLOC=jemalloc: pkg-config --static --libs weft lacks jemalloc" ;;
@@ -52,9 +54,9 @@ if [ $jemalloc = 1 ]; then
 fi
 
 build ALLOC=libc
-calls_mallocx &&
-    fail "ALLOC=libc after ALLOC=jemalloc in one BUILD folder: libweft.a" \
-        "still calls mallocx (objects not rebuilt)"
+compiled_with 0 ||
+    fail "ALLOC=libc after ALLOC=jemalloc in one BUILD folder: objects" \
+        "not rebuilt"
 case " $(pc --libs) " in
 *" -pthread "*) ;;
 *) fail "pkg-config --libs weft gives '$(pc --libs)': no -pthread" ;;
@@ -69,7 +71,7 @@ grep -q -- ' -c ' "$tmp/log" &&
 
 if [ $jemalloc = 1 ]; then
     build ALLOC=jemalloc
-    calls_mallocx ||
-        fail "ALLOC=jemalloc after ALLOC=libc: libweft.a does not call mallocx"
+    compiled_with 1 ||
+        fail "ALLOC=jemalloc after ALLOC=libc: objects not rebuilt"
 fi
 echo "build_options: options rebuild what they change; weft.pc has -pthread"

@@ -197,9 +197,12 @@ WEFT_API const char *weft_fiber_name(void);
 
 /* A promise, completed by anyone from any thread. NULL and errno. */
 WEFT_API weft_future *weft_future_new(void);
-/* Any thread. -EINVAL if f is NULL or already done. */
+/* Any thread. -EINVAL if f is NULL, already done, or a task's future
+ * (weft_spawn, weft_submit, weft_self): a task's outcome is what its
+ * function returns, as asyncio's Task refuses set_result. */
 WEFT_API int weft_future_resolve(weft_future *f, void *result);
-/* Any thread. err < 0; -EINVAL if f is NULL, already done, or err >= 0. */
+/* Any thread. err < 0; -EINVAL if f is NULL, already done, a task's
+ * future, or err >= 0. */
 WEFT_API int weft_future_fail(weft_future *f, int err);
 /* Any thread. */
 WEFT_API bool weft_future_done(weft_future *f);

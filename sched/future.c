@@ -80,7 +80,10 @@ void weft_future_release(weft_future *f)
 {
     if (f == NULL || bad(f, "weft_future_release"))
         return;
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    /* The only reference left is ours: nobody else can take one (that
+     * takes a reference), so no atomic write is needed to drop it. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) != 1 &&
+        atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (WEFT_UNLIKELY(f->debug) &&
         !atomic_load_explicit(&f->observed, memory_order_relaxed) &&
@@ -106,24 +109,34 @@ void weft_future_release(weft_future *f)
         weft__free(f, sizeof *f);
 }
 
-static void list_add(weft_future *f, struct weft__waiter *w)
+static void head_add(struct weft__waiter **head, struct weft__waiter *w)
 {
     w->prev = NULL;
-    w->next = f->waiters;
-    if (f->waiters)
-        f->waiters->prev = w;
-    f->waiters = w;
+    w->next = *head;
+    if (*head)
+        (*head)->prev = w;
+    *head = w;
 }
 
-static void list_del(weft_future *f, struct weft__waiter *w)
+static void head_del(struct weft__waiter **head, struct weft__waiter *w)
 {
     if (w->prev)
         w->prev->next = w->next;
     else
-        f->waiters = w->next;
+        *head = w->next;
     if (w->next)
         w->next->prev = w->prev;
     w->next = w->prev = NULL;
+}
+
+static void list_add(weft_future *f, struct weft__waiter *w)
+{
+    head_add(&f->waiters, w);
+}
+
+static void list_del(weft_future *f, struct weft__waiter *w)
+{
+    head_del(&f->waiters, w);
 }
 
 bool weft__future_add_waiter(weft_future *f, struct weft__waiter *w)
@@ -222,6 +235,13 @@ int weft__future_complete(weft_future *f, void *result, int err)
     f->err = err;
     f->task = NULL;
     atomic_store_explicit(&f->done, true, memory_order_release);
+    /* A task completes on its own loop only (weft_future_resolve and
+     * _fail refuse tasks): its local awaiters are ours. */
+    while (f->local != NULL) {
+        struct weft__waiter *w = f->local;
+        head_del(&f->local, w);
+        wake_waiter(f, w);
+    }
 
     struct weft__waiter *direct = NULL; /* callbacks with no loop */
     struct weft__waiter *w = f->waiters;
@@ -294,14 +314,14 @@ static int complete_held(weft_future *f, void *result, int err)
 
 int weft_future_resolve(weft_future *f, void *result)
 {
-    if (bad(f, "weft_future_resolve"))
-        return -EINVAL;
+    if (bad(f, "weft_future_resolve") || f->task_loop != NULL)
+        return -EINVAL; /* a task's future is its task's to complete */
     return complete_held(f, result, 0);
 }
 
 int weft_future_fail(weft_future *f, int err)
 {
-    if (bad(f, "weft_future_fail") || err >= 0)
+    if (bad(f, "weft_future_fail") || err >= 0 || f->task_loop != NULL)
         return -EINVAL;
     return complete_held(f, NULL, err);
 }
@@ -555,16 +575,24 @@ static int outcome(weft_future *f, void **out)
     return f->err;
 }
 
+/* A local awaiter leaves (timeout, cancellation): on the loop's thread. */
+static bool unlink_local(struct weft__fiber *fib)
+{
+    weft_future *f = fib->wait_obj;
+    head_del(&f->local, &fib->fw);
+    return true;
+}
+
 /*
  * wait_until for a fiber awaiting a task of its own loop, the common case
- * (spawn, then await), in a lock and a park. It takes no reference, so the
- * outcome comes with the wake (wake_waiter): the future may be gone by the
- * time we run (weft_self() of a weft_go fiber, awaited, holds no
- * reference), and the loop's deadlock check does not count references for
- * tasks (completes_elsewhere). A wake with 0 comes from the completion,
- * which has taken our waiter off the list; a timeout or a cancellation
- * takes it off through unlink_single, and the task, not done or done by
- * another thread's weft_future_resolve while it still runs, holds f.
+ * (spawn, then await): a task completes on its loop's thread alone, so
+ * the fiber parks on the future's local list with no lock. It takes no
+ * reference, so the outcome comes with the wake (wake_waiter): the
+ * future may be gone by the time we run (weft_self() of a weft_go fiber,
+ * awaited, holds no reference), and the loop's deadlock check does not
+ * count references for tasks (completes_elsewhere). A wake with 0 comes
+ * from the completion, which has taken our waiter off the list; a
+ * timeout or a cancellation takes it off through unlink_local.
  * Returns 0 once f is done, with its outcome in *res (weft_await's
  * return value and *out), or the wait's -ETIMEDOUT, -ECANCELED, -ENOMEM.
  */
@@ -572,28 +600,20 @@ WEFT__RESUME_RETURN __attribute__((noinline)) static int
 await_local(struct weft__fiber *fib, weft_future *f, int64_t deadline,
             void **out, int *res)
 {
-    for (;;) {
-        weft__spin_lock(&f->lock);
-        if (atomic_load_explicit(&f->done, memory_order_relaxed)) {
-            weft__spin_unlock(&f->lock);
-            *res = outcome(f, out);
-            return 0;
-        }
-        fib->fw = (struct weft__waiter){
-            .kind = WEFT__WAITER_FIBER, .loop = fib->loop, .fiber = fib};
-        list_add(f, &fib->fw);
-        weft__spin_unlock(&f->lock);
-        int rc = weft__park(fib, WEFT__WAIT_FUTURE, f, deadline, unlink_single);
-        if (rc == 0) {
-            if (fib->fw.err == 0 && out != NULL)
-                *out = fib->fw.result;
-            *res = fib->fw.err;
-            return 0;
-        }
-        if (!weft_future_done(f))
-            return rc;
-        /* done as the time ran out: the lock above reads it */
+    if (weft_future_done(f)) {
+        *res = outcome(f, out);
+        return 0;
     }
+    fib->fw = (struct weft__waiter){
+        .kind = WEFT__WAITER_FIBER, .loop = fib->loop, .fiber = fib};
+    head_add(&f->local, &fib->fw);
+    int rc = weft__park(fib, WEFT__WAIT_FUTURE, f, deadline, unlink_local);
+    if (rc == 0) {
+        if (fib->fw.err == 0 && out != NULL)
+            *out = fib->fw.result;
+        *res = fib->fw.err;
+    }
+    return rc;
 }
 
 int weft_await_timeout(weft_future *f, int64_t timeout_ms, void **out)

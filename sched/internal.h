@@ -688,6 +688,9 @@ struct weft_future {
                         exist yet: the fiber starts cancelled */
     bool in_task;    /* the head of a struct weft__task: frees it */
     struct weft__waiter *waiters;
+    /* Fibers of task_loop awaiting this task (await_local): touched only
+     * on that loop's thread, which alone completes a task, so no lock. */
+    struct weft__waiter *local;
 };
 
 /* A fiber of weft_spawn or weft_go and its future, in one allocation: the

@@ -686,7 +686,8 @@ static void *resolves_later(void *arg)
 {
     struct timespec ts = {0, 20 * 1000000};
     nanosleep(&ts, NULL);
-    ck_assert_int_eq(weft_future_resolve(arg, (void *)7), 0);
+    ck_assert_int_eq(weft_future_resolve(arg, (void *)7), -EINVAL);
+    ck_assert_int_eq(weft_future_fail(arg, -EIO), -EINVAL);
     return NULL;
 }
 
@@ -724,21 +725,21 @@ static void *await_edges_main(void *arg)
     weft_future_release(a);
     weft_future_release(t);
 
-    /* A task's future resolved by another thread while a fiber of its
-     * loop awaits it: the awaiter has that outcome, and the task's own
-     * end later finds its future done. */
+    /* A task's future is its task's to complete: another thread's
+     * resolve or fail is refused, and the awaiter gets the task's own
+     * result. */
     t = weft_spawn(NULL, sleeps_long, NULL);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, resolves_later, t), 0);
     ck_assert_int_eq(weft_await(t, &r), 0);
-    ck_assert_ptr_eq(r, (void *)7);
+    ck_assert_ptr_eq(r, (void *)1);
     pthread_join(th, NULL);
+    ck_assert_int_eq(weft_future_fail(t, -EIO), -EINVAL);
     weft_future_release(t);
-
     return NULL;
 }
 
-START_TEST(awaits_survive_cancellation_and_foreign_completion)
+START_TEST(awaits_survive_cancellation_and_refuse_foreign_completion)
 {
     ck_assert_int_eq(weft_run(await_edges_main, NULL, NULL), 0);
 }
@@ -815,7 +816,8 @@ static Suite *futures_suite(void)
     TCase *ho = tcase_create("handover");
     tcase_set_timeout(ho, 120);
     tcase_add_test(ho, a_fibers_end_switches_straight_to_its_awaiter);
-    tcase_add_test(ho, awaits_survive_cancellation_and_foreign_completion);
+    tcase_add_test(ho,
+                   awaits_survive_cancellation_and_refuse_foreign_completion);
     tcase_add_test(ho, run_until_returns_while_others_hand_over_without_timers);
     suite_add_tcase(s, ho);
     return s;

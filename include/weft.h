@@ -418,7 +418,9 @@ WEFT_API int weft_timer_cancel(weft_timer *t);
  * wakes its waiters; a plain close() is safe too (each descriptor is
  * registered with the kernel once: if its number comes back for a new
  * one, the first wait on that may take up to 15 ms longer, while the loop
- * finds the registration gone). Writes never raise
+ * finds the registration gone; up to 640 ms for the number of a
+ * long-lived descriptor whose waits often passed 10 ms, which the loop
+ * checks less often). Writes never raise
  * SIGPIPE on sockets (MSG_NOSIGNAL); for pipes, the first fiber write
  * sets SIGPIPE to SIG_IGN if it was SIG_DFL, so -EPIPE is returned. */
 

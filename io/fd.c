@@ -21,6 +21,10 @@
  * checks the registration (one epoll_ctl, which also reports the fd's
  * present readiness): a stale registration, or a short read that did not
  * drain after all, costs that much delay once, never a lost wake-up.
+ * Each check that finds the registration sound doubles that fd's delay,
+ * up to 64 times (640 ms), until the registration is made again: a
+ * thousand busy connections whose waits pass 10 ms would otherwise cost
+ * an epoll_ctl per message.
  * A wait that ends by timeout or cancellation with nobody left waiting
  * forgets the registration (and what was learned with it), since a plain
  * close() may well come next; so do weft_close and a new descriptor from
@@ -78,17 +82,27 @@ static void forget(struct weft__fdent *e)
     e->ready = 0;
     e->kind = WEFT__FD_UNKNOWN;
     e->nonblock = false;
+    e->check_shift = 0;
+}
+
+/* How long a wait on e trusts its remembered registration unchecked. */
+static int64_t check_ns(const struct weft__fdent *e)
+{
+    return (int64_t)WEFT__FD_CHECK_NS << e->check_shift;
 }
 
 static void check_push(struct weft_loop *loop, struct weft__fdent *e, int fd)
 {
     e->checking = true;
     e->check_next = 0;
+    int64_t due = e->since + check_ns(e);
     if (loop->fdcheck_tail != 0) {
         loop->fds[loop->fdcheck_tail - 1].check_next = fd + 1;
+        if (due < loop->fdcheck_at) /* the fds' intervals differ */
+            loop->fdcheck_at = due;
     } else {
         loop->fdcheck_head = fd + 1;
-        loop->fdcheck_at = e->since + WEFT__FD_CHECK_NS;
+        loop->fdcheck_at = due;
     }
     loop->fdcheck_tail = fd + 1;
 }
@@ -136,22 +150,28 @@ void weft__fd_check(struct weft_loop *loop)
         e->check_next = 0;
         if (e->waiters.head == NULL || e->proven || e->reg == 0)
             continue; /* nothing to check, or a report came */
-        if (now - e->since < WEFT__FD_CHECK_NS) {
-            check_push(loop, e, fd); /* a wait begun since it was queued */
+        if (now - e->since < check_ns(e)) {
+            check_push(loop, e, fd); /* not due yet */
             continue;
         }
         e->proven = true;
         int rc = weft__poller_check(&loop->poller, fd, e->reg);
-        if (rc > 0) { /* a new file under the number */
+        if (rc == 0 && e->check_shift < WEFT__FD_CHECK_MAX_SHIFT) {
+            e->check_shift++; /* sound again: check it less often */
+        } else if (rc > 0) {  /* a new file under the number */
             e->ready = 0;
             e->kind = WEFT__FD_UNKNOWN;
             e->nonblock = false;
+            e->check_shift = 0;
         } else if (rc < 0) { /* closed, or a regular file now */
             forget(e);
             wake_all(e);
         }
     }
-    if (loop->fdcheck_head != 0)
+    /* The next pass: when the first fd queued again is due (check_push
+     * kept the earliest), but not sooner than in 5 ms. */
+    if (loop->fdcheck_head != 0 &&
+        loop->fdcheck_at < now + WEFT__FD_CHECK_NS / 2)
         loop->fdcheck_at = now + WEFT__FD_CHECK_NS / 2;
 }
 

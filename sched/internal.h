@@ -275,6 +275,11 @@ void weft__fd_ready(void *ctx, int fd, unsigned events);
  * report for WEFT__FD_CHECK_NS (io/fd.c): due at loop->fdcheck_at. */
 void weft__fd_check(struct weft_loop *loop);
 #define WEFT__FD_CHECK_NS 10000000 /* 10 ms */
+/* Each check that finds the registration sound doubles the fd's interval,
+ * up to WEFT__FD_CHECK_NS << WEFT__FD_CHECK_MAX_SHIFT (640 ms): a busy
+ * connection whose waits often pass 10 ms (a thousand of them, say)
+ * would otherwise cost an epoll_ctl per message. */
+#define WEFT__FD_CHECK_MAX_SHIFT 6
 
 /* What the loop knows of an fd (by number: after a plain close() and the
  * reuse of the number it is stale, see io/fd.c). */
@@ -293,6 +298,7 @@ struct weft__fdent {
     bool nonblock;              /* weft set O_NONBLOCK (kept with reg) */
     bool wait_first;            /* the last read found nothing at first:
                                    the next one likely will too */
+    unsigned char check_shift;  /* checks wait WEFT__FD_CHECK_NS << this */
 };
 #define WEFT__FD_UNKNOWN 0
 #define WEFT__FD_STREAM 1 /* a short read drains it: SOCK_STREAM, a pipe */
@@ -541,6 +547,15 @@ __attribute__((always_inline)) static inline void
 weft__hand_over(struct weft_loop *loop, struct weft__fiber *f,
                 struct weft__fiber *next)
 {
+    /* The fiber after next: its coroutine's header, at the top of its own
+     * stack (with many fibers, a cache and TLB miss at its resume
+     * otherwise), found through its fiber, which the hand-over before
+     * fetched; and the fiber after that, for the next hand-over. */
+    struct weft__fiber *after = next->next;
+    if (after != NULL) {
+        __builtin_prefetch(after->co, 1);
+        __builtin_prefetch(after->next, 0);
+    }
     loop->batch = next->next;
     next->state = WEFT__FIBER_RUNNING;
     loop->current = next;

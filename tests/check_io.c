@@ -720,6 +720,82 @@ START_TEST(a_reused_fd_number_after_plain_close_still_wakes)
 }
 END_TEST
 
+/* A long-lived, busy descriptor whose waits pass the 10 ms check
+ * interval: checked, found sound, checked less often (up to 640 ms). Its
+ * number then closed with plain close() and reused while the loop trusts
+ * that registration: the new file's wait still wakes, within the longer
+ * interval, and every byte of both files arrives. */
+struct slow_peer {
+    int fd;
+    int n;
+    int gap_ms;
+};
+
+static void *writes_slowly(void *arg)
+{
+    struct slow_peer *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        struct timespec ts = {0, (long)p->gap_ms * 1000000};
+        nanosleep(&ts, NULL);
+        ck_assert_int_eq(write(p->fd, "y", 1), 1);
+    }
+    return NULL;
+}
+
+static void *reads_n_bytes(void *arg)
+{
+    struct slow_peer *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        char c;
+        ssize_t r = weft_read(p->fd, &c, 1, 5000);
+        if (r != 1)
+            return WEFT_ERR_PTR(r < 0 ? (int)r : -EIO);
+    }
+    return NULL;
+}
+
+START_TEST(a_reused_number_of_a_long_checked_fd_still_wakes)
+{
+    weft_loop *loop = weft_loop_new();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    /* 12 waits of 25 ms: several checks, each doubling the interval. */
+    struct slow_peer rd = {sv[0], 12, 0}, wr = {sv[1], 12, 25};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, writes_slowly, &wr), 0);
+    weft_future *f = weft_spawn(loop, reads_n_bytes, &rd);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(weft_future_result(f, NULL), 0);
+    weft_future_release(f);
+
+    /* Plain close, and a new socket under the same number. */
+    int old = sv[0];
+    close(sv[0]);
+    close(sv[1]);
+    int nv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, nv), 0);
+    if (nv[0] != old) {
+        ck_assert_int_eq(dup2(nv[0], old), old);
+        close(nv[0]);
+        nv[0] = old;
+    }
+    struct slow_peer rd2 = {nv[0], 3, 0}, wr2 = {nv[1], 3, 5};
+    ck_assert_int_eq(pthread_create(&th, NULL, writes_slowly, &wr2), 0);
+    f = weft_spawn(loop, reads_n_bytes, &rd2);
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(weft_future_result(f, NULL), 0);
+    /* Found through a check (640 ms at most), not the 5 s timeout. */
+    ck_assert_int_lt(now_ms() - t0, 2000);
+    weft_future_release(f);
+    close(nv[0]);
+    close(nv[1]);
+    weft_loop_free(loop);
+}
+END_TEST
+
 static void *read_one_byte(void *arg)
 {
     int fd = *(int *)arg;
@@ -1331,6 +1407,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, a_thousand_loopback_connections_echo_every_byte);
     tcase_add_test(tc, a_megabyte_goes_through_a_pipe_in_order);
     tcase_add_test(tc, a_reused_fd_number_after_plain_close_still_wakes);
+    tcase_add_test(tc, a_reused_number_of_a_long_checked_fd_still_wakes);
     tcase_add_test(
         tc, a_fd_number_reused_after_a_timed_out_or_cancelled_wait_still_wakes);
     tcase_add_test(tc, datagrams_round_trip_with_recvfrom_and_sendto);

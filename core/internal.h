@@ -7,6 +7,7 @@
 #ifndef WEFT_CORE_INTERNAL_H
 #define WEFT_CORE_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,7 +110,14 @@ struct weft__stack {
 #define WEFT__CANARY 0x5745465443414e59ull /* "WEFTCANY" */
 #define WEFT__CANARY_WORDS 8
 
-size_t weft__page_size(void);
+extern atomic_size_t weft__page_bytes; /* 0 until first asked */
+size_t weft__page_size_slow(void);
+/* The page size (sysconf once): a load on the spawn path. */
+static inline size_t weft__page_size(void)
+{
+    size_t ps = atomic_load_explicit(&weft__page_bytes, memory_order_relaxed);
+    return WEFT_LIKELY(ps != 0) ? ps : weft__page_size_slow();
+}
 /* The guard below every stack: 64 KiB (or a page, where pages are bigger).
  * A frame larger than the guard can store below it without touching it
  * first, so this is the largest frame (array, VLA, alloca) a store of which

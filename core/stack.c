@@ -45,7 +45,7 @@
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 lacks it */
 #endif
 
-static atomic_size_t page_size;
+atomic_size_t weft__page_bytes;
 static int guard_mode; /* enum weft__guard chosen for new stacks */
 static atomic_bool told_canary;
 /* Mappings we let mprotect guards use: vm.max_map_count less a reserve for
@@ -55,13 +55,10 @@ static long map_budget;
 static atomic_long mprotect_stacks;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
-size_t weft__page_size(void)
+size_t weft__page_size_slow(void)
 {
-    size_t ps = atomic_load_explicit(&page_size, memory_order_relaxed);
-    if (WEFT_UNLIKELY(ps == 0)) {
-        ps = (size_t)sysconf(_SC_PAGESIZE);
-        atomic_store_explicit(&page_size, ps, memory_order_relaxed);
-    }
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    atomic_store_explicit(&weft__page_bytes, ps, memory_order_relaxed);
     return ps;
 }
 

@@ -80,19 +80,20 @@ static ssize_t attempt_in(int fd, void *arg)
         /* One buffer and no address: recv, which the kernel serves with
          * less work than recvmsg (no message header or vector to copy
          * in). */
-        struct msghdr m = {.msg_iov = op->iov,
-                           .msg_iovlen = (size_t)op->iovcnt,
-                           .msg_name = op->from,
-                           .msg_namelen = op->fromlen ? *op->fromlen : 0};
-        n = op->iovcnt == 1 && op->from == NULL
-                ? recv(fd, op->iov[0].iov_base, op->iov[0].iov_len,
-                       op->flags | MSG_DONTWAIT)
-                : recvmsg(fd, &m, op->flags | MSG_DONTWAIT);
-        if (n >= 0) {
-            if (op->fromlen)
+        if (op->iovcnt == 1 && op->from == NULL) {
+            n = recv(fd, op->iov[0].iov_base, op->iov[0].iov_len,
+                     op->flags | MSG_DONTWAIT);
+        } else {
+            struct msghdr m = {.msg_iov = op->iov,
+                               .msg_iovlen = (size_t)op->iovcnt,
+                               .msg_name = op->from,
+                               .msg_namelen = op->fromlen ? *op->fromlen : 0};
+            n = recvmsg(fd, &m, op->flags | MSG_DONTWAIT);
+            if (n >= 0 && op->fromlen)
                 *op->fromlen = m.msg_namelen;
-            return n;
         }
+        if (n >= 0)
+            return n;
         if (errno != ENOTSOCK)
             return -errno;
         if (op->flags != 0 || op->from != NULL)
@@ -112,14 +113,16 @@ static ssize_t attempt_out(int fd, void *arg)
     struct rw *op = arg;
     ssize_t n;
     if (!op->notsock) {
-        struct msghdr m = {.msg_iov = op->iov,
-                           .msg_iovlen = (size_t)op->iovcnt,
-                           .msg_name = (void *)op->to,
-                           .msg_namelen = op->tolen};
         int fl = op->flags | MSG_DONTWAIT | MSG_NOSIGNAL;
-        n = op->iovcnt == 1 && op->to == NULL
-                ? send(fd, op->iov[0].iov_base, op->iov[0].iov_len, fl)
-                : sendmsg(fd, &m, fl);
+        if (op->iovcnt == 1 && op->to == NULL) {
+            n = send(fd, op->iov[0].iov_base, op->iov[0].iov_len, fl);
+        } else {
+            struct msghdr m = {.msg_iov = op->iov,
+                               .msg_iovlen = (size_t)op->iovcnt,
+                               .msg_name = (void *)op->to,
+                               .msg_namelen = op->tolen};
+            n = sendmsg(fd, &m, fl);
+        }
         if (n >= 0)
             return n;
         if (errno != ENOTSOCK)

@@ -62,8 +62,11 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
         f->cancel = fut->cancel_req; /* cancelled while it travelled */
         weft__spin_unlock(&fut->lock);
     } else { /* fiber and future together */
-        struct weft__task *t = weft__zalloc(sizeof *t);
-        if (t == NULL) {
+        struct weft__task *t = loop->spare;
+        if (t != NULL) { /* spawn, await, release, spawn...: no malloc */
+            loop->spare = NULL;
+            memset(t, 0, sizeof *t);
+        } else if ((t = weft__zalloc(sizeof *t)) == NULL) {
             errno = ENOMEM;
             return NULL;
         }

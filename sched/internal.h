@@ -363,6 +363,7 @@ struct weft_loop {
     struct weft__fiber *batch;   /* this iteration's fibers not yet run */
     struct weft__fiber *current; /* running fiber or NULL */
     struct weft_coro *exited;    /* a fiber's, ended on its own: to free */
+    struct weft__task *spare;    /* a released task's block, for a spawn */
     struct weft__fiber *fibers;  /* every live fiber */
     size_t nfibers;              /* live fibers */
     size_t nfdwait;              /* parked on fds */
@@ -730,6 +731,12 @@ void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w);
 int weft__future_complete(weft_future *f, void *result, int err);
 
 /* True when WEFT_DEBUG=1 is in the environment (read once). */
-bool weft__debug(void);
+extern atomic_int weft__debug_env; /* -1 until read */
+bool weft__debug_slow(void);
+static inline bool weft__debug(void)
+{
+    int v = atomic_load_explicit(&weft__debug_env, memory_order_relaxed);
+    return WEFT_LIKELY(v >= 0) ? v != 0 : weft__debug_slow();
+}
 
 #endif /* WEFT_SCHED_INTERNAL_H */

@@ -41,15 +41,13 @@ int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms)
     return now_ns + timeout_ms * 1000000;
 }
 
-bool weft__debug(void)
+atomic_int weft__debug_env = -1;
+
+bool weft__debug_slow(void)
 {
-    static atomic_int cached = -1;
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (v < 0) {
-        const char *e = getenv("WEFT_DEBUG");
-        v = e != NULL && e[0] == '1';
-        atomic_store_explicit(&cached, v, memory_order_relaxed);
-    }
+    const char *e = getenv("WEFT_DEBUG");
+    int v = e != NULL && e[0] == '1';
+    atomic_store_explicit(&weft__debug_env, v, memory_order_relaxed);
     return v;
 }
 
@@ -685,6 +683,7 @@ void weft_loop_free(weft_loop *loop)
     if (loop->threaded)
         weft__tpark_destroy(&loop->join_park);
     forget(loop); /* the thread's current loop is the one it ran before */
+    weft__free(loop->spare, sizeof *loop->spare); /* none comes after forget */
     weft__free(loop, sizeof *loop);
 }
 

@@ -24,7 +24,9 @@
  * Each check that finds the registration sound doubles that fd's delay,
  * up to 64 times (640 ms), until the registration is made again: a
  * thousand busy connections whose waits pass 10 ms would otherwise cost
- * an epoll_ctl per message.
+ * an epoll_ctl per message. The loop keeps one check list per interval,
+ * each in the order its waits began, so a pass visits only the fds that
+ * are due (and the first that is not).
  * A wait that ends by timeout or cancellation with nobody left waiting
  * forgets the registration (and what was learned with it), since a plain
  * close() may well come next; so do weft_close and a new descriptor from
@@ -93,18 +95,17 @@ static int64_t check_ns(const struct weft__fdent *e)
 
 static void check_push(struct weft_loop *loop, struct weft__fdent *e, int fd)
 {
+    int k = e->check_shift;
     e->checking = true;
     e->check_next = 0;
     int64_t due = e->since + check_ns(e);
-    if (loop->fdcheck_tail != 0) {
-        loop->fds[loop->fdcheck_tail - 1].check_next = fd + 1;
-        if (due < loop->fdcheck_at) /* the fds' intervals differ */
-            loop->fdcheck_at = due;
-    } else {
-        loop->fdcheck_head = fd + 1;
+    if (loop->fdcheck_tail[k] != 0)
+        loop->fds[loop->fdcheck_tail[k] - 1].check_next = fd + 1;
+    else
+        loop->fdcheck_head[k] = fd + 1;
+    loop->fdcheck_tail[k] = fd + 1;
+    if (loop->fdcheck_n++ == 0 || due < loop->fdcheck_at)
         loop->fdcheck_at = due;
-    }
-    loop->fdcheck_tail = fd + 1;
 }
 
 /* Wakes every waiter on e to retry its call (and see what went wrong). */
@@ -140,39 +141,47 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
 void weft__fd_check(struct weft_loop *loop)
 {
     int64_t now = weft__loop_now(loop);
-    int i = loop->fdcheck_head;
-    loop->fdcheck_head = loop->fdcheck_tail = 0;
-    while (i != 0) {
-        int fd = i - 1;
-        struct weft__fdent *e = &loop->fds[fd];
-        i = e->check_next;
-        e->checking = false;
-        e->check_next = 0;
-        if (e->waiters.head == NULL || e->proven || e->reg == 0)
-            continue; /* nothing to check, or a report came */
-        if (now - e->since < check_ns(e)) {
-            check_push(loop, e, fd); /* not due yet */
-            continue;
-        }
-        e->proven = true;
-        int rc = weft__poller_check(&loop->poller, fd, e->reg);
-        if (rc == 0 && e->check_shift < WEFT__FD_CHECK_MAX_SHIFT) {
-            e->check_shift++; /* sound again: check it less often */
-        } else if (rc > 0) {  /* a new file under the number */
-            e->ready = 0;
-            e->kind = WEFT__FD_UNKNOWN;
-            e->nonblock = false;
-            e->check_shift = 0;
-        } else if (rc < 0) { /* closed, or a regular file now */
-            forget(e);
-            wake_all(e);
+    int64_t next = INT64_MAX;
+    for (int k = 0; k <= WEFT__FD_CHECK_MAX_SHIFT; k++) {
+        int i;
+        while ((i = loop->fdcheck_head[k]) != 0) {
+            int fd = i - 1;
+            struct weft__fdent *e = &loop->fds[fd];
+            bool live = e->waiters.head != NULL && !e->proven && e->reg != 0;
+            if (live && now - e->since < check_ns(e)) {
+                /* Not due, nor anything behind it in this list. */
+                if (e->since + check_ns(e) < next)
+                    next = e->since + check_ns(e);
+                break;
+            }
+            loop->fdcheck_head[k] = e->check_next;
+            if (e->check_next == 0)
+                loop->fdcheck_tail[k] = 0;
+            loop->fdcheck_n--;
+            e->checking = false;
+            e->check_next = 0;
+            if (!live)
+                continue; /* nothing to check, or a report came */
+            e->proven = true;
+            int rc = weft__poller_check(&loop->poller, fd, e->reg);
+            if (rc == 0 && e->check_shift < WEFT__FD_CHECK_MAX_SHIFT) {
+                e->check_shift++; /* sound again: check it less often */
+            } else if (rc > 0) {  /* a new file under the number */
+                e->ready = 0;
+                e->kind = WEFT__FD_UNKNOWN;
+                e->nonblock = false;
+                e->check_shift = 0;
+            } else if (rc < 0) { /* closed, or a regular file now */
+                forget(e);
+                wake_all(e);
+            }
         }
     }
-    /* The next pass: when the first fd queued again is due (check_push
-     * kept the earliest), but not sooner than in 5 ms. */
-    if (loop->fdcheck_head != 0 &&
-        loop->fdcheck_at < now + WEFT__FD_CHECK_NS / 2)
-        loop->fdcheck_at = now + WEFT__FD_CHECK_NS / 2;
+    /* The next pass: when the first fd still queued is due, but not
+     * sooner than in 5 ms. */
+    if (next < now + WEFT__FD_CHECK_NS / 2)
+        next = now + WEFT__FD_CHECK_NS / 2;
+    loop->fdcheck_at = next;
 }
 
 /* A wait ends by timeout or cancellation. The last waiter to leave drops
@@ -361,11 +370,14 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again)
     } else if (e->ready & events) {
         return e->ready & (int)events; /* an edge not yet used: retry */
     } else if (e->waiters.head == NULL) {
-        /* A remembered registration, maybe of a file closed since. */
+        /* A remembered registration, maybe of a file closed since. Still
+         * queued from an earlier wait, it keeps that wait's start: its
+         * list stays in due order (a check may come early, never late). */
         e->proven = false;
-        e->since = weft__loop_now(loop);
-        if (!e->checking)
+        if (!e->checking) {
+            e->since = weft__loop_now(loop);
             check_push(loop, e, fd);
+        }
     }
     if (WEFT_UNLIKELY(loop->debug) && !watch_begin(loop, fd, "a wait"))
         return -EPERM;

@@ -286,7 +286,7 @@ void weft__fd_check(struct weft_loop *loop);
 struct weft__fdent {
     struct weft__waitq waiters; /* parked on this fd */
     int64_t since;              /* when its unchecked wait began */
-    int check_next;             /* next on the check list, + 1 (0: end) */
+    int check_next;             /* next on its check list, + 1 (0: end) */
     unsigned char ready;        /* WEFT__POLL_IN/OUT reported since the
                                    last EAGAIN, HUP since registration */
     unsigned char kind;         /* WEFT__FD_UNKNOWN, _STREAM, _OTHER */
@@ -294,7 +294,7 @@ struct weft__fdent {
                                    poller (0: not registered) */
     bool proven;                /* the registration reported, or was made
                                    or checked, during the current wait */
-    bool checking;              /* on the loop's check list */
+    bool checking;              /* on one of the loop's check lists */
     bool nonblock;              /* weft set O_NONBLOCK (kept with reg) */
     bool wait_first;            /* the last read found nothing at first:
                                    the next one likely will too */
@@ -381,8 +381,13 @@ struct weft_loop {
     struct weft__poller poller;
     struct weft__fdent *fds; /* indexed by fd */
     size_t nfds;
-    int fdcheck_head, fdcheck_tail; /* the check list, fd + 1 (0: empty) */
-    int64_t fdcheck_at;             /* when to run weft__fd_check */
+    /* The check lists, one per check interval (an fd's check_shift when
+     * queued), each in the order the waits began, so in due order: a
+     * pass visits only what is due. Links are fd + 1 (0: empty). */
+    int fdcheck_head[WEFT__FD_CHECK_MAX_SHIFT + 1];
+    int fdcheck_tail[WEFT__FD_CHECK_MAX_SHIFT + 1];
+    size_t fdcheck_n;   /* queued on them all */
+    int64_t fdcheck_at; /* when to run weft__fd_check */
 
     pthread_mutex_t xlock; /* guards xhead/xtail and xclosed */
     struct weft__xcall *xhead, *xtail;

@@ -322,7 +322,7 @@ static bool has_ready_work(struct weft_loop *loop)
 static int64_t next_deadline(const struct weft_loop *loop)
 {
     int64_t next = weft__timers_next(loop);
-    if (loop->fdcheck_head != 0 && (next < 0 || loop->fdcheck_at < next))
+    if (loop->fdcheck_n != 0 && (next < 0 || loop->fdcheck_at < next))
         next = loop->fdcheck_at;
     return next;
 }
@@ -366,7 +366,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
         if (loop->nfdwait > 0)
             loop->last_poll = weft__loop_now(loop);
     }
-    if (loop->fdcheck_head != 0 && weft__loop_now(loop) >= loop->fdcheck_at)
+    if (loop->fdcheck_n != 0 && weft__loop_now(loop) >= loop->fdcheck_at)
         weft__fd_check(loop);
 
     if (loop->nheap > 0) {

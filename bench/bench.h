@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -32,6 +33,18 @@ static inline double bench_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The process's resident memory in bytes (/proc/self/statm), or < 0. */
+static inline long bench_rss_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = -1;
+    if (f)
+        fclose(f);
+    return rss * sysconf(_SC_PAGESIZE);
 }
 
 /* Pins the calling thread (and threads it creates later) to one CPU. */

@@ -168,17 +168,6 @@ static double futex_round(long n)
 
 /* ---- memory per idle coroutine ---- */
 
-static long rss_bytes(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL || fscanf(f, "%ld %ld", &pages, &rss) != 2)
-        rss = -1;
-    if (f)
-        fclose(f);
-    return rss * sysconf(_SC_PAGESIZE);
-}
-
 static long count_mappings(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -256,7 +245,7 @@ int main(void)
     enum { IDLE = 100000 };
     static weft_coro *co[IDLE];
     long maps0 = count_mappings();
-    long rss0 = rss_bytes();
+    long rss0 = bench_rss_bytes();
     unsigned guard = 0;
     for (int i = 0; i < IDLE; i++) {
         co[i] = weft_coro_new(idle, NULL, NULL);
@@ -267,7 +256,7 @@ int main(void)
         weft_coro_resume(co[i], NULL);
         guard |= 1u << co[i]->stack.guard;
     }
-    double per = (double)(rss_bytes() - rss0) / IDLE;
+    double per = (double)(bench_rss_bytes() - rss0) / IDLE;
     long maps = count_mappings() - maps0;
     for (int i = 0; i < IDLE; i++) {
         weft_coro_resume(co[i], NULL);

@@ -27,17 +27,6 @@
 
 #define GUARD (64 * 1024)
 
-static long rss_bytes(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL || fscanf(f, "%ld %ld", &pages, &rss) != 2)
-        rss = -1;
-    if (f)
-        fclose(f);
-    return rss * sysconf(_SC_PAGESIZE);
-}
-
 /* ---- the page-touch floor ---- */
 
 /* N mappings of stack + guard bytes, one page touched in each (the top
@@ -101,7 +90,7 @@ static void *scale_main(void *arg)
      * again, each has run once and parked. */
     weft_yield();
     uint64_t t1 = bench_now_ns();
-    sc.peak_rss = rss_bytes();
+    sc.peak_rss = bench_rss_bytes();
     uint64_t t2 = bench_now_ns();
     weft_event_set(sc.go);
     weft_event_wait(sc.done, -1);
@@ -148,7 +137,7 @@ static double go_round(long n)
 /* One round with n fibers; returns the total seconds. */
 static double scale_round(long n, long *rss_per_fiber)
 {
-    long rss0 = rss_bytes();
+    long rss0 = bench_rss_bytes();
     sc.n = n;
     sc.left = n;
     sc.go = weft_event_new();

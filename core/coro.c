@@ -60,9 +60,7 @@ static void coro_entry(void *arg)
     }
 #endif
     co->result = co->fn(co->arg);
-    co->state = WEFT__CORO_DONE;
-    weft__ctx_switch(&co->ctx, co->resumer, true, false);
-    abort(); /* a finished coroutine is never resumed */
+    weft__coro_exit(co); /* a finished coroutine is never resumed */
 }
 
 /* ---- per-thread state ---- */
@@ -157,16 +155,24 @@ static struct weft_coro *pool_get(struct weft__thread *t, size_t usable)
     return co;
 }
 
+/* Pushes co on c's hot list if it has room (pool_put, and a fiber's end
+ * on its own stack: weft__coro_retire). */
+static bool pool_put_hot(struct weft__pool_class *c, struct weft_coro *co)
+{
+    if (c == NULL || c->nhot >= WEFT__POOL_HOT)
+        return false;
+    co->next = c->hot;
+    c->hot = co;
+    c->nhot++;
+    return true;
+}
+
 static void pool_put(struct weft__thread *t, struct weft_coro *co,
                      size_t usable)
 {
     struct weft__pool_class *c = pool_class(t, usable, true);
-    if (c != NULL && c->nhot < WEFT__POOL_HOT) {
-        co->next = c->hot;
-        c->hot = co;
-        c->nhot++;
+    if (pool_put_hot(c, co))
         return;
-    }
     if (c != NULL && c->ncold < WEFT__POOL_COLD) {
         /* Keep the mapping and its guard, give the pages back: all but the
          * top page, which holds the header and our link. */
@@ -192,17 +198,11 @@ bool weft__coro_retire(struct weft_coro *co)
     (void)co;
     return false;
 #else
-    struct weft__thread *t = &weft__thr;
-    struct weft__pool_class *c = pool_class(t, weft_coro_stack_size(co), true);
-    if (c == NULL || c->nhot >= WEFT__POOL_HOT)
-        return false;
     if (WEFT_UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
         weft__coro_check_canary(co);
     co->state = WEFT__CORO_DONE;
-    co->next = c->hot;
-    c->hot = co;
-    c->nhot++;
-    return true;
+    return pool_put_hot(pool_class(&weft__thr, weft_coro_stack_size(co), true),
+                        co);
 #endif
 }
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../arch/context.h"
 #include "../include/weft.h"
@@ -291,7 +292,7 @@ weft__coro_exit_transfer(struct weft_coro *co, struct weft_coro *to)
     to->state = WEFT__CORO_RUNNING;
     weft__thr.current = to;
     weft__ctx_switch(&co->ctx, &to->ctx, true, true);
-    __builtin_unreachable();
+    abort(); /* a finished coroutine is never resumed */
 }
 
 /* Ends co, whose body is over, by a switch back to its resumer, as if its
@@ -301,7 +302,7 @@ weft__coro_exit(struct weft_coro *co)
 {
     co->state = WEFT__CORO_DONE;
     weft__ctx_switch(&co->ctx, co->resumer, true, false);
-    __builtin_unreachable();
+    abort(); /* a finished coroutine is never resumed */
 }
 
 /* Writes the coroutine's display name into buf (at least 32 bytes). */

@@ -76,15 +76,20 @@ static struct weft__fdent *fdent(struct weft_loop *loop, int fd, int *err)
     return &loop->fds[fd];
 }
 
-/* Forgets what was learned of the file fd named: the next wait registers
- * it again (EEXIST is fine). */
-static void forget(struct weft__fdent *e)
+/* Forgets what was learned of the file fd named (forget: and its
+ * registration, so the next wait registers it again; EEXIST is fine). */
+static void forget_file(struct weft__fdent *e)
 {
-    e->reg = 0;
     e->ready = 0;
     e->kind = WEFT__FD_UNKNOWN;
     e->nonblock = false;
     e->check_shift = 0;
+}
+
+static void forget(struct weft__fdent *e)
+{
+    e->reg = 0;
+    forget_file(e);
 }
 
 /* How long a wait on e trusts its remembered registration unchecked. */
@@ -166,11 +171,8 @@ void weft__fd_check(struct weft_loop *loop)
             int rc = weft__poller_check(&loop->poller, fd, e->reg);
             if (rc == 0 && e->check_shift < WEFT__FD_CHECK_MAX_SHIFT) {
                 e->check_shift++; /* sound again: check it less often */
-            } else if (rc > 0) {  /* a new file under the number */
-                e->ready = 0;
-                e->kind = WEFT__FD_UNKNOWN;
-                e->nonblock = false;
-                e->check_shift = 0;
+            } else if (rc > 0) {  /* a new file, registered just now */
+                forget_file(e);
             } else if (rc < 0) { /* closed, or a regular file now */
                 forget(e);
                 wake_all(e);

@@ -151,10 +151,7 @@ fiber_exit(struct weft__fiber *f, void *result)
 #if WEFT__RESUME_HINT
         weft__resume_ra = NULL; /* the return stack holds our frames */
 #endif
-        loop->batch = next->next;
-        next->state = WEFT__FIBER_RUNNING;
-        loop->current = next;
-        loop->nran++;
+        weft__take_next(loop, next);
         weft__coro_exit_transfer(co, next->co);
     }
     loop->exited = co;

@@ -576,15 +576,6 @@ int weft_await(weft_future *f, void **out)
     return weft_await_timeout(f, -1, out);
 }
 
-/* f's outcome, for an await: 0 and *out, or its error. */
-static int outcome(weft_future *f, void **out)
-{
-    atomic_store_explicit(&f->observed, true, memory_order_relaxed);
-    if (f->err == 0 && out != NULL)
-        *out = f->result;
-    return f->err;
-}
-
 /* A local awaiter leaves (timeout, cancellation): on the loop's thread. */
 static bool unlink_local(struct weft__fiber *fib)
 {
@@ -602,7 +593,8 @@ static bool unlink_local(struct weft__fiber *fib)
  * awaited, holds no reference), and the loop's deadlock check does not
  * count references for tasks (completes_elsewhere). A wake with 0 comes
  * from the completion, which has taken our waiter off the list; a
- * timeout or a cancellation takes it off through unlink_local.
+ * timeout or a cancellation takes it off through unlink_local. f is not
+ * done (the caller looked, and only this thread completes it).
  * Returns 0 once f is done, with its outcome in *res (weft_await's
  * return value and *out), or the wait's -ETIMEDOUT, -ECANCELED, -ENOMEM.
  */
@@ -610,10 +602,6 @@ WEFT__RESUME_RETURN __attribute__((noinline)) static int
 await_local(struct weft__fiber *fib, weft_future *f, int64_t deadline,
             void **out, int *res)
 {
-    if (weft_future_done(f)) {
-        *res = outcome(f, out);
-        return 0;
-    }
     /* Field by field: a compound literal zeroes the 72 bytes with rep
      * stos, whose start-up cost showed in profiles. */
     fib->fw.kind = WEFT__WAITER_FIBER;

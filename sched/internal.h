@@ -547,11 +547,10 @@ static inline struct weft__fiber *weft__refill(struct weft_loop *loop)
     return next;
 }
 
-/* The running fiber f switches to next, the head of the batch, which has
- * its coroutine. Returns when f runs again. */
+/* Takes next, the head of the batch, off it as the running fiber, before
+ * a switch to it (weft__hand_over, and a fiber's end in fiber.c). */
 __attribute__((always_inline)) static inline void
-weft__hand_over(struct weft_loop *loop, struct weft__fiber *f,
-                struct weft__fiber *next)
+weft__take_next(struct weft_loop *loop, struct weft__fiber *next)
 {
     /* The fiber after next: its coroutine's header, at the top of its own
      * stack (with many fibers, a cache and TLB miss at its resume
@@ -566,6 +565,15 @@ weft__hand_over(struct weft_loop *loop, struct weft__fiber *f,
     next->state = WEFT__FIBER_RUNNING;
     loop->current = next;
     loop->nran++;
+}
+
+/* The running fiber f switches to next, the head of the batch, which has
+ * its coroutine. Returns when f runs again. */
+__attribute__((always_inline)) static inline void
+weft__hand_over(struct weft_loop *loop, struct weft__fiber *f,
+                struct weft__fiber *next)
+{
+    weft__take_next(loop, next);
     weft__coro_transfer(f->co, next->co);
 }
 

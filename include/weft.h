@@ -456,9 +456,16 @@ WEFT_API int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                          int64_t timeout_ms);
 /* weft_accept with flags (0, or any of WEFT_ACCEPT_*; others: -EINVAL).
  * WEFT_ACCEPT_NODELAY: the new socket gets TCP_NODELAY (ignored where
- * there is no Nagle to turn off, as on a Unix-domain socket). Each call
- * makes sure the listening socket is non-blocking (one fcntl), so a plain
- * close() of a listening socket and the reuse of its number are safe. */
+ * there is no Nagle to turn off, as on a Unix-domain socket).
+ * A call makes sure the listening socket is non-blocking (one fcntl),
+ * so a plain close() of a listening socket and the reuse of its number
+ * for a new, blocking one are safe; except in a burst, where the check is
+ * skipped: the running fiber's last weft_accept on that number returned a
+ * connection, and no other fiber has run since (an acceptor that drains
+ * the queue makes one fcntl per burst, not per connection). A fiber that
+ * replaces its own listening socket in the middle of a burst must close
+ * the old one with weft_close (which ends the burst), or make the new one
+ * non-blocking (SOCK_NONBLOCK, or weft_tcp_listen). */
 #define WEFT_ACCEPT_NODELAY 1u
 WEFT_API int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                             int64_t timeout_ms, unsigned flags);

@@ -84,6 +84,7 @@ static void forget_file(struct weft__fdent *e)
     e->kind = WEFT__FD_UNKNOWN;
     e->nonblock = false;
     e->check_shift = 0;
+    e->accepted = 0;
 }
 
 static void forget(struct weft__fdent *e)
@@ -488,6 +489,24 @@ void weft__fd_set_nonblock(int fd)
     struct weft__fdent *e = known(fd);
     if (e != NULL)
         e->nonblock = true;
+}
+
+/* An accept burst (io.c, weft_accept_ex): fd's last weft_accept returned a
+ * connection to the running fiber, and no fiber has run since. */
+bool weft__fd_in_accept_burst(int fd)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    struct weft__fdent *e = known(fd);
+    return f != NULL && e != NULL && e->accepted == f->loop->nran + 1;
+}
+
+void weft__fd_accepted(int fd)
+{
+    struct weft__fiber *f = weft__fiber_current();
+    int err;
+    struct weft__fdent *e = f != NULL ? fdent(f->loop, fd, &err) : NULL;
+    if (e != NULL)
+        e->accepted = f->loop->nran + 1;
 }
 
 int weft__fd_kind(int fd)

@@ -46,6 +46,10 @@ void weft__fd_read_done(int fd, bool waited, bool short_read);
  * thread knows nothing: false, WEFT__FD_UNKNOWN. */
 bool weft__fd_nonblock(int fd);
 void weft__fd_set_nonblock(int fd);
+/* Whether a fiber's weft_accept on fd is in a burst, and the start of one:
+ * see weft_accept_ex in io.c. */
+bool weft__fd_in_accept_burst(int fd);
+void weft__fd_accepted(int fd);
 int weft__fd_kind(int fd);
 /* fd is a new descriptor (accepted, or a socket weft just made or
  * connects): whatever the loop remembers of its number is stale. */

@@ -10,8 +10,9 @@
  * O_NONBLOCK and used with read/write. That check is made on every call,
  * not cached: after a plain close() the same number may name another
  * file, and a cached "non-blocking" would then block the whole loop.
- * weft_accept alone caches it (io/fd.c says for how long): a listening
- * socket is long-lived, and the check would cost a syscall per accept.
+ * weft_accept alone skips it, within a burst of accepts by one fiber
+ * (weft_accept_ex says when): a server's acceptor would otherwise pay a
+ * syscall per connection that the epoll floor does not make.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -329,14 +330,20 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         return -EBADF;
     if (flags & ~(unsigned)WEFT_ACCEPT_NODELAY)
         return -EINVAL;
-    /* O_NONBLOCK is checked on every call (one fcntl): a listening socket
-     * closed with plain close() and its number reused for a new, blocking
-     * one would otherwise block the loop's thread in accept4 until the
-     * loop notices the new file (up to 15 ms). */
-    int nb = ensure_nonblock(lfd);
-    if (nb < 0)
-        return nb;
-    weft__fd_set_nonblock(lfd); /* until the loop finds a new file there */
+    /* O_NONBLOCK is checked (one fcntl) unless this call continues a
+     * burst: the same fiber's last weft_accept on lfd returned a
+     * connection and no fiber has run since, so only that fiber's own
+     * code ran in between. Without the check, a listening socket closed
+     * with plain close() and its number reused for a new, blocking one
+     * would block the loop's thread in accept4. A server's acceptor,
+     * which takes every queued connection before it waits, makes one
+     * fcntl per burst instead of one per connection. */
+    if (!weft__fd_in_accept_burst(lfd)) {
+        int nb = ensure_nonblock(lfd);
+        if (nb < 0)
+            return nb;
+        weft__fd_set_nonblock(lfd); /* until the loop finds a new file */
+    }
     int64_t deadline = weft__wait_deadline(timeout_ms);
     int64_t backoff = 1000000; /* 1 ms, doubling to 256 ms */
     for (;;) {
@@ -354,6 +361,7 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
             }
             /* An accepted socket has its listener's type. */
             weft__fd_fresh(fd, weft__fd_kind(lfd), true);
+            weft__fd_accepted(lfd);
             return fd;
         }
         int err = errno;

@@ -299,6 +299,9 @@ struct weft__fdent {
     bool wait_first;            /* the last read found nothing at first:
                                    the next one likely will too */
     unsigned char check_shift;  /* checks wait WEFT__FD_CHECK_NS << this */
+    uint64_t accepted;          /* a listening socket: the loop's nran + 1
+                                   when a fiber's weft_accept on it last
+                                   returned a connection (0: never) */
 };
 #define WEFT__FD_UNKNOWN 0
 #define WEFT__FD_STREAM 1 /* a short read drains it: SOCK_STREAM, a pipe */

@@ -720,6 +720,117 @@ START_TEST(a_reused_fd_number_after_plain_close_still_wakes)
 }
 END_TEST
 
+/* An acceptor's burst: weft_accept checks the listening socket's
+ * O_NONBLOCK (one fcntl) unless the same fiber's last weft_accept on that
+ * number returned a connection and no fiber has run since. Outside a
+ * burst, and after weft_close, a listening socket replaced with plain
+ * close() by a blocking one at the same number is made non-blocking before
+ * accept4 touches it: the loop's thread never blocks (a hang here is the
+ * TCase timeout). */
+static bool nonblocking(int fd)
+{
+    return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+}
+
+/* A new blocking listener at number at (plain close() of what was there). */
+static void replace_listener(int at, struct sockaddr_in *a)
+{
+    int fresh = listen_loopback(a, 8);
+    ck_assert(!nonblocking(fresh));
+    ck_assert_int_eq(dup2(fresh, at), at); /* closes the old file */
+    close(fresh);
+}
+
+/* A connection queued on the listener (loopback: connect completes in the
+ * backlog, without an accept). */
+static int queue_connection(const struct sockaddr_in *a)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(c, 0);
+    ck_assert_int_eq(connect(c, (const struct sockaddr *)a, sizeof *a), 0);
+    return c;
+}
+
+static void *accept_bursts(void *arg)
+{
+    int lfd = *(int *)arg;
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    int c[4], s[4];
+    for (int i = 0; i < 2; i++)
+        c[i] = queue_connection(&a);
+    ck_assert(!nonblocking(lfd));
+    s[0] = weft_accept(lfd, NULL, NULL, 1000);
+    ck_assert_int_ge(s[0], 0);
+    ck_assert(nonblocking(lfd)); /* the burst's one check */
+    /* In the burst, nothing is checked: O_NONBLOCK cleared by this very
+     * fiber stays cleared (a connection is queued, so accept4 returns). */
+    int fl = fcntl(lfd, F_GETFL);
+    ck_assert_int_eq(fcntl(lfd, F_SETFL, fl & ~O_NONBLOCK), 0);
+    s[1] = weft_accept(lfd, NULL, NULL, 1000);
+    ck_assert_int_ge(s[1], 0);
+    ck_assert(!nonblocking(lfd));
+    /* Another fiber ran (a yield counts): the burst is over, checked. */
+    weft_yield();
+    ck_assert_int_eq(weft_accept(lfd, NULL, NULL, 50), -ETIMEDOUT);
+    ck_assert(nonblocking(lfd));
+
+    /* A burst, then a plain close() and a blocking listener at the same
+     * number, with another fiber run in between: checked. */
+    c[2] = queue_connection(&a);
+    s[2] = weft_accept(lfd, NULL, NULL, 1000);
+    ck_assert_int_ge(s[2], 0);
+    weft_sleep(1);
+    replace_listener(lfd, &a);
+    ck_assert_int_eq(weft_accept(lfd, NULL, NULL, 50), -ETIMEDOUT);
+    ck_assert(nonblocking(lfd));
+
+    /* A burst ended by weft_close, then the same replacement at once. */
+    c[3] = queue_connection(&a);
+    s[3] = weft_accept(lfd, NULL, NULL, 1000);
+    ck_assert_int_ge(s[3], 0);
+    int fresh = listen_loopback(&a, 8); /* before: it gets another number */
+    ck_assert_int_eq(weft_close(lfd), 0);
+    ck_assert_int_eq(dup2(fresh, lfd), lfd);
+    close(fresh);
+    ck_assert(!nonblocking(lfd));
+    ck_assert_int_eq(weft_accept(lfd, NULL, NULL, 50), -ETIMEDOUT);
+    ck_assert(nonblocking(lfd));
+    for (int i = 0; i < 4; i++) {
+        close(s[i]);
+        close(c[i]);
+    }
+    return NULL;
+}
+
+static void *yields_often(void *arg)
+{
+    volatile bool *stop = arg;
+    while (!*stop)
+        weft_sleep(1);
+    return NULL;
+}
+
+START_TEST(a_listening_socket_replaced_after_a_burst_never_blocks_the_loop)
+{
+    struct sockaddr_in a;
+    int lfd = listen_loopback(&a, 8);
+    weft_loop *loop = weft_loop_new();
+    volatile bool stop = false;
+    weft_future *other = weft_spawn(loop, yields_often, (void *)&stop);
+    weft_future *f = weft_spawn(loop, accept_bursts, &lfd);
+    ck_assert_int_eq(weft_loop_run_until(loop, f), 0);
+    ck_assert_int_eq(weft_future_result(f, NULL), 0);
+    stop = true;
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    weft_future_release(f);
+    weft_future_release(other);
+    weft_loop_free(loop);
+    close(lfd);
+}
+END_TEST
+
 /* A long-lived, busy descriptor whose waits pass the 10 ms check
  * interval: checked, found sound, checked less often (up to 640 ms). Its
  * number then closed with plain close() and reused while the loop trusts
@@ -1408,6 +1519,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, a_megabyte_goes_through_a_pipe_in_order);
     tcase_add_test(tc, a_reused_fd_number_after_plain_close_still_wakes);
     tcase_add_test(tc, a_reused_number_of_a_long_checked_fd_still_wakes);
+    tcase_add_test(
+        tc, a_listening_socket_replaced_after_a_burst_never_blocks_the_loop);
     tcase_add_test(
         tc, a_fd_number_reused_after_a_timed_out_or_cancelled_wait_still_wakes);
     tcase_add_test(tc, datagrams_round_trip_with_recvfrom_and_sendto);

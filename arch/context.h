@@ -10,8 +10,8 @@
  * control state. WEFT__FRAME_SIZE is the frame's size in bytes; each .S
  * file checks its layout against the same numbers.
  */
-#ifndef WEFT_ARCH_CONTEXT_H
-#define WEFT_ARCH_CONTEXT_H
+#ifndef WEFT__ARCH_CONTEXT_H
+#define WEFT__ARCH_CONTEXT_H
 
 #ifndef WEFT_FPENV
 #define WEFT_FPENV 0
@@ -69,4 +69,4 @@ void *weft__switch_ret_fpenv(void **from_sp, void *to_sp, void *arg);
 void *weft__make_fpenv(void *stack_top, void (*entry)(void *), void *arg);
 
 #endif /* !__ASSEMBLER__ */
-#endif /* WEFT_ARCH_CONTEXT_H */
+#endif /* WEFT__ARCH_CONTEXT_H */

@@ -51,14 +51,14 @@
 #define TRAMPOLINE CAT(weft__trampoline, WEFT__SYMSUFFIX)
 
 #if WEFT_FPENV
-#define FP 8 /* bytes of FP control state below the registers */
+#define FPCTL_BYTES 8 /* bytes of FP control state below the registers */
 #else
-#define FP 0
+#define FPCTL_BYTES 0
 #endif
-#define OFF_R13 (FP + 16)
-#define OFF_R12 (FP + 24)
-#define OFF_RBP (FP + 40)
-#define OFF_RET (FP + 48)
+#define OFF_R13 (FPCTL_BYTES + 16)
+#define OFF_R12 (FPCTL_BYTES + 24)
+#define OFF_RBP (FPCTL_BYTES + 40)
+#define OFF_RET (FPCTL_BYTES + 48)
 
 #if OFF_RET + 8 != WEFT__FRAME_SIZE
 #error "switch_x86_64_sysv_elf.S: frame layout disagrees with context.h"
@@ -180,11 +180,11 @@ MAKE:
     subq $16, %rax              /* rsp of the trampoline: 16-aligned, so entry sees rsp+8 aligned */
     subq $WEFT__FRAME_SIZE, %rax
     xorl %ecx, %ecx
-    movq %rcx, FP + 0(%rax)     /* r15 */
-    movq %rcx, FP + 8(%rax)     /* r14 */
+    movq %rcx, FPCTL_BYTES + 0(%rax) /* r15 */
+    movq %rcx, FPCTL_BYTES + 8(%rax) /* r14 */
     movq %rdx, OFF_R13(%rax)    /* entry's argument */
     movq %rsi, OFF_R12(%rax)    /* entry */
-    movq %rcx, FP + 32(%rax)    /* rbx */
+    movq %rcx, FPCTL_BYTES + 32(%rax)    /* rbx */
     movq %rcx, OFF_RBP(%rax)    /* rbp = 0: frame-pointer walks stop here */
     leaq TRAMPOLINE(%rip), %rcx
     movq %rcx, OFF_RET(%rax)

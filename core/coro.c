@@ -24,11 +24,11 @@
 
 #include "internal.h"
 
-#if WEFT_ASAN
+#if WEFT__ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
-WEFT_TLS struct weft__thread weft__thr;
+WEFT__TLS struct weft__thread weft__thr;
 
 static atomic_uint_fast64_t thread_seq;
 static pthread_key_t exit_key;
@@ -48,7 +48,7 @@ int weft_fpenv(void)
 static void coro_entry(void *arg)
 {
     struct weft_coro *co = arg;
-#if WEFT_ASAN
+#if WEFT__ASAN
     /* We came from the resumer; ASan tells us its bounds, which a
      * thread's own stack needs when we switch back to it. */
     const void *lo;
@@ -110,7 +110,7 @@ void weft__thread_init(void)
         return;
     memset(t, 0, sizeof *t);
     t->next_id = (atomic_fetch_add(&thread_seq, 1) + 1) << 40;
-#if WEFT_TSAN
+#if WEFT__TSAN
     t->root.tsan_fiber = __tsan_get_current_fiber();
 #endif
     weft__overflow_init_thread();
@@ -194,11 +194,11 @@ static void pool_put(struct weft__thread *t, struct weft_coro *co,
 
 bool weft__coro_retire(struct weft_coro *co)
 {
-#if WEFT_ASAN || WEFT_TSAN
+#if WEFT__ASAN || WEFT__TSAN
     (void)co;
     return false;
 #else
-    if (WEFT_UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
+    if (WEFT__UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
         weft__coro_check_canary(co);
     co->state = WEFT__CORO_DONE;
     return pool_put_hot(pool_class(&weft__thr, weft_coro_stack_size(co), true),
@@ -230,7 +230,7 @@ weft_coro *weft_coro_new(weft_fn fn, void *arg, const weft_spawn_opts *opts)
         co = (struct weft_coro *)(weft__stack_hi(&s) - HEADER_SIZE);
         co->stack = s;
     }
-#if WEFT_ASAN
+#if WEFT__ASAN
     /* A reused stack may carry poison from frames that never returned. */
     ASAN_UNPOISON_MEMORY_REGION(
         weft__stack_lo(&co->stack),
@@ -240,7 +240,7 @@ weft_coro *weft_coro_new(weft_fn fn, void *arg, const weft_spawn_opts *opts)
     co->ctx.asan_fake = NULL;
     co->ctx.stack_lo = weft__stack_lo(&co->stack);
     co->ctx.stack_len = (size_t)((char *)co - (char *)co->ctx.stack_lo);
-#if WEFT_TSAN
+#if WEFT__TSAN
     co->ctx.tsan_fiber = __tsan_create_fiber(0);
 #else
     co->ctx.tsan_fiber = NULL;
@@ -277,7 +277,7 @@ int weft_coro_resume(weft_coro *co, void **result)
     weft__ctx_switch(from, &co->ctx, false, false);
     t->current = prev;
 
-    if (WEFT_UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
+    if (WEFT__UNLIKELY(co->stack.guard == WEFT__GUARD_CANARY))
         weft__coro_check_canary(co);
     if (co->state != WEFT__CORO_DONE)
         return 0;
@@ -362,7 +362,7 @@ void weft_coro_free(weft_coro *co)
                 weft__coro_name(co, buf));
         return;
     }
-#if WEFT_TSAN
+#if WEFT__TSAN
     __tsan_destroy_fiber(co->ctx.tsan_fiber);
 #endif
     co->state = WEFT__CORO_DONE;

@@ -4,8 +4,8 @@
  * stack-overflow handler, and the hooks that tell ASan, TSan and Valgrind
  * about stack switches. Shared internals of the core layer.
  */
-#ifndef WEFT_CORE_INTERNAL_H
-#define WEFT_CORE_INTERNAL_H
+#ifndef WEFT__CORE_INTERNAL_H
+#define WEFT__CORE_INTERNAL_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,37 +15,38 @@
 
 #include "../arch/context.h"
 #include "../include/weft.h"
+#include "tunables.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#define WEFT_ASAN 1
+#define WEFT__ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define WEFT_ASAN 1
+#define WEFT__ASAN 1
 #endif
 #endif
 #if defined(__SANITIZE_THREAD__)
-#define WEFT_TSAN 1
+#define WEFT__TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define WEFT_TSAN 1
+#define WEFT__TSAN 1
 #endif
 #endif
-#ifndef WEFT_ASAN
-#define WEFT_ASAN 0
+#ifndef WEFT__ASAN
+#define WEFT__ASAN 0
 #endif
-#ifndef WEFT_TSAN
-#define WEFT_TSAN 0
+#ifndef WEFT__TSAN
+#define WEFT__TSAN 0
 #endif
 
-#if WEFT_ASAN
+#if WEFT__ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
-#if WEFT_TSAN
+#if WEFT__TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
 
-#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
-#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /*
  * For a function that parks its fiber and returns straight to user code
@@ -83,7 +84,7 @@
 
 /* Thread-local state that signal handlers and hot paths read: static TLS,
  * no __tls_get_addr call even in the shared library. */
-#define WEFT_TLS __thread __attribute__((tls_model("initial-exec")))
+#define WEFT__TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* ---- allocator for the runtime's own objects (core/alloc.c) ---- */
 void *weft__alloc(size_t size);  /* NULL on ENOMEM; not zeroed */
@@ -117,7 +118,7 @@ size_t weft__page_size_slow(void);
 static inline size_t weft__page_size(void)
 {
     size_t ps = atomic_load_explicit(&weft__page_bytes, memory_order_relaxed);
-    return WEFT_LIKELY(ps != 0) ? ps : weft__page_size_slow();
+    return WEFT__LIKELY(ps != 0) ? ps : weft__page_size_slow();
 }
 /* The guard below every stack: 64 KiB (or a page, where pages are bigger).
  * A frame larger than the guard can store below it without touching it
@@ -189,12 +190,8 @@ struct weft_coro {
     char name[32];            /* NUL-terminated; empty = "fiber#<id>" */
 };
 
-/* Free coroutines of one stack size, kept by this thread for reuse. Hot
- * ones keep their pages; past WEFT__POOL_HOT they are cold (pages given
- * back with madvise); past WEFT__POOL_COLD they are unmapped. */
-#define WEFT__POOL_CLASSES 4
-#define WEFT__POOL_HOT 64
-#define WEFT__POOL_COLD 4096
+/* Free coroutines of one stack size, kept by this thread for reuse (the
+ * sizes are in core/tunables.h). */
 struct weft__pool_class {
     size_t usable;         /* usable bytes of each stack here; 0 = unused */
     struct weft_coro *hot; /* LIFO: the last freed is warmest */
@@ -213,18 +210,18 @@ struct weft__thread {
     size_t altstack_size;
 };
 
-extern WEFT_TLS struct weft__thread weft__thr;
+extern WEFT__TLS struct weft__thread weft__thr;
 /* What the return stack offers next: see WEFT__RESUME_RETURN. Defined
  * beside the thunk that reads it (arch/switch_x86_64_sysv_elf.S), so the
  * arch layer links alone; kept only where WEFT__RESUME_HINT is 1. */
-extern WEFT_TLS void *weft__resume_ra;
+extern WEFT__TLS void *weft__resume_ra;
 
 void weft__thread_init(void);
 
 /* Sets up this thread's core state (idempotent, cheap after the first). */
 static inline struct weft__thread *weft__thread_get(void)
 {
-    if (WEFT_UNLIKELY(!weft__thr.ready))
+    if (WEFT__UNLIKELY(!weft__thr.ready))
         weft__thread_init();
     return &weft__thr;
 }
@@ -239,20 +236,20 @@ void weft__coro_check_canary(struct weft_coro *co);
 static inline void weft__ctx_switch(struct weft__ctx *from,
                                     struct weft__ctx *to, bool last, bool sym)
 {
-#if WEFT_ASAN
+#if WEFT__ASAN
     __sanitizer_start_switch_fiber(last ? NULL : &from->asan_fake, to->stack_lo,
                                    to->stack_len);
 #else
     (void)last;
 #endif
-#if WEFT_TSAN
+#if WEFT__TSAN
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
     if (sym)
         weft__switch_ret(&from->sp, to->sp, NULL);
     else
         weft__switch(&from->sp, to->sp, NULL);
-#if WEFT_ASAN
+#if WEFT__ASAN
     __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
 #endif
 }
@@ -264,7 +261,7 @@ static inline void weft__ctx_switch(struct weft__ctx *from,
 static inline void weft__coro_transfer(struct weft_coro *from,
                                        struct weft_coro *to)
 {
-    if (WEFT_UNLIKELY(from->stack.guard == WEFT__GUARD_CANARY))
+    if (WEFT__UNLIKELY(from->stack.guard == WEFT__GUARD_CANARY))
         weft__coro_check_canary(from);
     to->resumer = from->resumer;
     to->state = WEFT__CORO_RUNNING;
@@ -308,4 +305,4 @@ weft__coro_exit(struct weft_coro *co)
 /* Writes the coroutine's display name into buf (at least 32 bytes). */
 const char *weft__coro_name(const struct weft_coro *co, char *buf);
 
-#endif /* WEFT_CORE_INTERNAL_H */
+#endif /* WEFT__CORE_INTERNAL_H */

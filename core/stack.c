@@ -35,7 +35,7 @@
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
-#define WEFT_VALGRIND 1
+#define WEFT__VALGRIND 1
 #endif
 #endif
 
@@ -130,10 +130,6 @@ void weft__stack_force_guard(int mode)
  * unmapped whole. One mutex guards it all: this is the slow path, behind
  * the per-thread pools of coro.c, and a stack may be freed by a thread
  * other than the one that mapped it. */
-
-#define WEFT__SLAB_BYTES (8u << 20) /* target mapping size */
-#define WEFT__SLAB_SLOTS 64
-#define WEFT__SLAB_DIRTY 256
 
 struct weft__slab {
     char *base;
@@ -333,7 +329,7 @@ int weft__stack_map(struct weft__stack *s, size_t usable)
             w[k] = WEFT__CANARY;
     }
     s->valgrind_id = 0;
-#ifdef WEFT_VALGRIND
+#ifdef WEFT__VALGRIND
     s->valgrind_id =
         VALGRIND_STACK_REGISTER(weft__stack_lo(s), weft__stack_hi(s));
 #endif
@@ -376,7 +372,7 @@ static void slot_put(struct weft__slab *sl, unsigned i, bool dirty)
 
 void weft__stack_unmap(struct weft__stack *s)
 {
-#ifdef WEFT_VALGRIND
+#ifdef WEFT__VALGRIND
     if (s->valgrind_id)
         VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif

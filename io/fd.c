@@ -49,7 +49,23 @@
 #include <unistd.h>
 
 #include "../sched/internal.h"
+#include "fdtable.h"
 #include "internal.h"
+
+static const struct weft__loop_hooks io_hooks;
+
+/* loop's io state, made on first use (NULL on ENOMEM). */
+static struct weft__io *io_get(struct weft_loop *loop)
+{
+    if (WEFT__LIKELY(loop->io != NULL))
+        return loop->io;
+    struct weft__io *io = calloc(1, sizeof *io);
+    if (io == NULL)
+        return NULL;
+    loop->io = io;
+    loop->io_hooks = &io_hooks;
+    return io;
+}
 
 /* The loop's entry for fd (>= 0), grown on demand. NULL with *err set:
  * -EBADF if fd is not open, -ENOMEM. The table grows only for an open
@@ -57,23 +73,28 @@
  * costs no memory. */
 static struct weft__fdent *fdent(struct weft_loop *loop, int fd, int *err)
 {
-    if ((size_t)fd >= loop->nfds) {
+    struct weft__io *io = io_get(loop);
+    if (io == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if ((size_t)fd >= io->nfds) {
         if (fcntl(fd, F_GETFD) < 0) {
             *err = -errno;
             return NULL;
         }
         *err = -ENOMEM;
-        size_t n = loop->nfds ? loop->nfds : 64;
+        size_t n = io->nfds ? io->nfds : 64;
         while (n <= (size_t)fd)
             n *= 2;
-        struct weft__fdent *t = realloc(loop->fds, n * sizeof *t);
+        struct weft__fdent *t = realloc(io->fds, n * sizeof *t);
         if (t == NULL)
             return NULL;
-        memset(t + loop->nfds, 0, (n - loop->nfds) * sizeof *t);
-        loop->fds = t;
-        loop->nfds = n;
+        memset(t + io->nfds, 0, (n - io->nfds) * sizeof *t);
+        io->fds = t;
+        io->nfds = n;
     }
-    return &loop->fds[fd];
+    return &io->fds[fd];
 }
 
 /* Forgets what was learned of the file fd named (forget: and its
@@ -105,13 +126,14 @@ static void check_push(struct weft_loop *loop, struct weft__fdent *e, int fd)
     e->checking = true;
     e->check_next = 0;
     int64_t due = e->since + check_ns(e);
-    if (loop->fdcheck_tail[k] != 0)
-        loop->fds[loop->fdcheck_tail[k] - 1].check_next = fd + 1;
+    struct weft__io *io = loop->io;
+    if (io->check_tail[k] != 0)
+        io->fds[io->check_tail[k] - 1].check_next = fd + 1;
     else
-        loop->fdcheck_head[k] = fd + 1;
-    loop->fdcheck_tail[k] = fd + 1;
-    if (loop->fdcheck_n++ == 0 || due < loop->fdcheck_at)
-        loop->fdcheck_at = due;
+        io->check_head[k] = fd + 1;
+    io->check_tail[k] = fd + 1;
+    if (io->ncheck++ == 0 || due < loop->io_due)
+        loop->io_due = due;
 }
 
 /* Wakes every waiter on e to retry its call (and see what went wrong). */
@@ -122,18 +144,20 @@ static void wake_all(struct weft__fdent *e)
         weft__wake(f, (int)f->wait_events);
 }
 
-void weft__fd_ready(void *ctx, int fd, unsigned events)
+/* The poller's report (io_hooks.ready): wakes the fibers waiting on fd
+ * for events. */
+static void fd_ready(struct weft_loop *loop, int fd, unsigned events)
 {
-    struct weft_loop *loop = ctx;
-    if (fd < 0 || (size_t)fd >= loop->nfds)
+    struct weft__io *io = loop->io;
+    if (fd < 0 || (size_t)fd >= io->nfds)
         return;
-    struct weft__fdent *e = &loop->fds[fd];
+    struct weft__fdent *e = &io->fds[fd];
     e->ready |= (unsigned char)(events & (WEFT__POLL_IN | WEFT__POLL_OUT |
                                           WEFT__POLL_HUP));
     e->proven = true;
     struct weft__fiber *f = e->waiters.head;
     while (f != NULL) {
-        struct weft__fiber *next = f->fd_next;
+        struct weft__fiber *next = f->wq_next;
         unsigned got = (events & WEFT__POLL_ERR) ? f->wait_events
                                                  : events & f->wait_events;
         if (got) {
@@ -144,15 +168,18 @@ void weft__fd_ready(void *ctx, int fd, unsigned events)
     }
 }
 
-void weft__fd_check(struct weft_loop *loop)
+/* Checks the registrations the loop trusted for waits that have had no
+ * report for their check interval (io_hooks.due, at loop->io_due). */
+static void fd_check(struct weft_loop *loop)
 {
+    struct weft__io *io = loop->io;
     int64_t now = weft__loop_now(loop);
     int64_t next = INT64_MAX;
     for (int k = 0; k <= WEFT__FD_CHECK_MAX_SHIFT; k++) {
         int i;
-        while ((i = loop->fdcheck_head[k]) != 0) {
+        while ((i = io->check_head[k]) != 0) {
             int fd = i - 1;
-            struct weft__fdent *e = &loop->fds[fd];
+            struct weft__fdent *e = &io->fds[fd];
             bool live = e->waiters.head != NULL && !e->proven && e->reg != 0;
             if (live && now - e->since < check_ns(e)) {
                 /* Not due, nor anything behind it in this list. */
@@ -160,10 +187,10 @@ void weft__fd_check(struct weft_loop *loop)
                     next = e->since + check_ns(e);
                 break;
             }
-            loop->fdcheck_head[k] = e->check_next;
+            io->check_head[k] = e->check_next;
             if (e->check_next == 0)
-                loop->fdcheck_tail[k] = 0;
-            loop->fdcheck_n--;
+                io->check_tail[k] = 0;
+            io->ncheck--;
             e->checking = false;
             e->check_next = 0;
             if (!live)
@@ -184,8 +211,24 @@ void weft__fd_check(struct weft_loop *loop)
      * sooner than in 5 ms. */
     if (next < now + WEFT__FD_CHECK_NS / 2)
         next = now + WEFT__FD_CHECK_NS / 2;
-    loop->fdcheck_at = next;
+    loop->io_due = io->ncheck != 0 ? next : -1;
 }
+
+/* The loop is being freed (io_hooks.fini). */
+static void io_fini(struct weft_loop *loop)
+{
+    struct weft__io *io = loop->io;
+    free(io->fds);
+    free(io);
+    loop->io = NULL;
+    loop->io_due = -1;
+}
+
+static const struct weft__loop_hooks io_hooks = {
+    .ready = fd_ready,
+    .due = fd_check,
+    .fini = io_fini,
+};
 
 /* A wait ends by timeout or cancellation. The last waiter to leave drops
  * the registration state: with nobody waiting, a plain close() and the
@@ -196,7 +239,8 @@ void weft__fd_check(struct weft_loop *loop)
  * on. */
 static bool fd_unlink(struct weft__fiber *f)
 {
-    struct weft__fdent *e = &f->loop->fds[f->wait_fd];
+    struct weft__io *io = f->loop->io;
+    struct weft__fdent *e = &io->fds[f->wait_fd];
     weft__waitq_del(&e->waiters, f);
     if (e->waiters.head == NULL)
         forget(e);
@@ -382,13 +426,13 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again)
             check_push(loop, e, fd);
         }
     }
-    if (WEFT_UNLIKELY(loop->debug) && !watch_begin(loop, fd, "a wait"))
+    if (WEFT__UNLIKELY(loop->debug) && !watch_begin(loop, fd, "a wait"))
         return -EPERM;
     f->wait_fd = fd;
     f->wait_events = events;
     weft__waitq_push(&e->waiters, f);
     rc = weft__park(f, WEFT__WAIT_FD, e, deadline, fd_unlink);
-    if (WEFT_UNLIKELY(loop->debug))
+    if (WEFT__UNLIKELY(loop->debug))
         watch_end(fd);
     return rc;
 }
@@ -404,7 +448,10 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns)
     int64_t until = now + backoff_ns;
     if (deadline >= 0 && deadline < until)
         until = deadline;
-    struct weft__waitq *head = &f->loop->emfile_waiters;
+    struct weft__io *io = io_get(f->loop);
+    if (io == NULL)
+        return weft__pause(deadline, backoff_ns);
+    struct weft__waitq *head = &io->emfile_waiters;
     weft__waitq_push(head, f);
     int rc = weft__park(f, WEFT__WAIT_EMFILE, head, until, emfile_unlink);
     return rc == -ETIMEDOUT ? 0 : rc;
@@ -434,9 +481,10 @@ int weft__pause(int64_t deadline, int64_t pause_ns)
 static struct weft__fdent *known(int fd)
 {
     struct weft__fiber *f = weft__fiber_current();
-    if (f == NULL || fd < 0 || (size_t)fd >= f->loop->nfds)
+    struct weft__io *io = f != NULL ? f->loop->io : NULL;
+    if (io == NULL || fd < 0 || (size_t)fd >= io->nfds)
         return NULL;
-    return &f->loop->fds[fd];
+    return &io->fds[fd];
 }
 
 /* SOCK_STREAM sockets and pipes: a short read took all there was. */
@@ -555,9 +603,10 @@ int weft_close(int fd)
     struct weft_loop *loop = weft__loop_tls;
     if (!watched_elsewhere_ok(loop, fd, "weft_close"))
         return -EPERM;
-    if (loop != NULL) {
-        if ((size_t)fd < loop->nfds) {
-            struct weft__fdent *e = &loop->fds[fd];
+    struct weft__io *io = loop != NULL ? loop->io : NULL;
+    if (io != NULL) {
+        if ((size_t)fd < io->nfds) {
+            struct weft__fdent *e = &io->fds[fd];
             struct weft__fiber *f;
             while ((f = weft__waitq_pop(&e->waiters)) != NULL)
                 weft__wake(f, -EBADF);
@@ -567,7 +616,7 @@ int weft_close(int fd)
             e->wait_first = false;
         }
         struct weft__fiber *f;
-        while ((f = weft__waitq_pop(&loop->emfile_waiters)) != NULL)
+        while ((f = weft__waitq_pop(&io->emfile_waiters)) != NULL)
             weft__wake(f, 0);
     }
     /* Linux closes the fd even when close fails with EINTR: never retry. */

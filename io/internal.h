@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* io/: shared internals of the fiber-aware descriptor calls. */
-#ifndef WEFT_IO_INTERNAL_H
-#define WEFT_IO_INTERNAL_H
+#ifndef WEFT__IO_INTERNAL_H
+#define WEFT__IO_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,4 +55,4 @@ int weft__fd_kind(int fd);
  * connects): whatever the loop remembers of its number is stale. */
 void weft__fd_fresh(int fd, int kind, bool nonblock);
 
-#endif /* WEFT_IO_INTERNAL_H */
+#endif /* WEFT__IO_INTERNAL_H */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../sched/internal.h"
+#include "fdtable.h"
 #include "internal.h"
 
 /* Sets O_NONBLOCK on fd if it is not set. 0 or -errno. */
@@ -345,7 +346,7 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         weft__fd_set_nonblock(lfd); /* until the loop finds a new file */
     }
     int64_t deadline = weft__wait_deadline(timeout_ms);
-    int64_t backoff = 1000000; /* 1 ms, doubling to 256 ms */
+    int64_t backoff = WEFT__ACCEPT_BACKOFF_MIN_NS;
     for (;;) {
         int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
@@ -376,13 +377,13 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                 return -err;
             if (rc < 0)
                 return rc;
-            if (backoff < 256000000)
+            if (backoff < WEFT__ACCEPT_BACKOFF_MAX_NS)
                 backoff *= 2;
             continue;
         }
         if (err != EAGAIN && err != EWOULDBLOCK)
             return -err;
-        backoff = 1000000;
+        backoff = WEFT__ACCEPT_BACKOFF_MIN_NS;
         int rc = weft__wait_fd(lfd, WEFT_READABLE, deadline, true);
         if (rc < 0)
             return rc;
@@ -420,7 +421,7 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
     /* A socket about to connect is new: what the loop remembers of its
      * number belongs to an earlier file. */
     weft__fd_fresh(fd, WEFT__FD_UNKNOWN, true);
-    int64_t backoff = 1000000; /* 1 ms, doubling to 64 ms */
+    int64_t backoff = WEFT__CONNECT_BACKOFF_MIN_NS;
     for (;;) {
         if (connect(fd, addr, addrlen) == 0)
             return 0;
@@ -437,7 +438,7 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
             rc = weft__pause(deadline, backoff);
             if (rc < 0)
                 return rc;
-            if (backoff < 64000000)
+            if (backoff < WEFT__CONNECT_BACKOFF_MAX_NS)
                 backoff *= 2;
             continue;
         }

@@ -15,8 +15,8 @@
  * Everything here is called on the loop's thread, except
  * weft__poller_wake, which any thread may call.
  */
-#ifndef WEFT_IO_POLLER_H
-#define WEFT_IO_POLLER_H
+#ifndef WEFT__IO_POLLER_H
+#define WEFT__IO_POLLER_H
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -76,4 +76,4 @@ int weft__poller_timer(struct weft__poller *p, int64_t deadline_ns);
 /* "epoll" or "kqueue". */
 const char *weft__poller_name(void);
 
-#endif /* WEFT_IO_POLLER_H */
+#endif /* WEFT__IO_POLLER_H */

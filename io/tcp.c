@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../sched/internal.h"
+#include "fdtable.h"
 #include "internal.h"
 
 /* getaddrinfo's verdict as a negative errno. */

@@ -172,7 +172,7 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
     cq_del(q, w);
     w->done = true;
     w->rc = rc;
-    if (WEFT_LIKELY(w->loop == weft__loop_tls)) {
+    if (WEFT__LIKELY(w->loop == weft__loop_tls)) {
         weft__wake(w->fiber, rc); /* our own loop: just queue it */
         return;
     }
@@ -201,7 +201,7 @@ __attribute__((cold, noinline)) static int bad_chan(weft_chan *ch,
 
 static inline bool usable(const weft_chan *ch)
 {
-    return WEFT_LIKELY(ch != NULL && ch->magic == CHAN_LIVE);
+    return WEFT__LIKELY(ch != NULL && ch->magic == CHAN_LIVE);
 }
 
 weft_chan *weft_chan_new(size_t capacity)
@@ -317,11 +317,11 @@ WEFT__RESUME_RETURN __attribute__((noinline)) static int
 wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
 {
     struct weft__fiber *f = weft__fiber_current();
-    if (WEFT_UNLIKELY(timeout_ms == 0)) {
+    if (WEFT__UNLIKELY(timeout_ms == 0)) {
         unlock(ch);
         return -ETIMEDOUT;
     }
-    if (WEFT_UNLIKELY(f == NULL))
+    if (WEFT__UNLIKELY(f == NULL))
         return thread_wait(ch, q, item, got, timeout_ms);
     struct cwaiter w;
     w.fiber = f;
@@ -377,9 +377,9 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
 {
     if (!usable(ch))
         return bad_chan(ch, "weft_chan_send");
-    if (WEFT_UNLIKELY(!trylock(ch)))
+    if (WEFT__UNLIKELY(!trylock(ch)))
         return send_contended(ch, item, timeout_ms);
-    if (ch->recvq.head != NULL && WEFT_LIKELY(first_is_here(&ch->recvq))) {
+    if (ch->recvq.head != NULL && WEFT__LIKELY(first_is_here(&ch->recvq))) {
         ch->recvq.head->item = item;
         complete_first_here(&ch->recvq, 0);
         unlock(ch);
@@ -429,13 +429,13 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
 {
     if (!usable(ch))
         return bad_chan(ch, "weft_chan_recv");
-    if (WEFT_UNLIKELY(!trylock(ch)))
+    if (WEFT__UNLIKELY(!trylock(ch)))
         return recv_contended(ch, item, timeout_ms);
     if (ch->len == 0) {
         struct cwaiter *s = ch->sendq.head;
         if (s == NULL && !ch->closed)
             return wait_on(ch, &ch->recvq, NULL, item, timeout_ms);
-        if (s != NULL && WEFT_LIKELY(first_is_here(&ch->sendq))) {
+        if (s != NULL && WEFT__LIKELY(first_is_here(&ch->sendq))) {
             void *got = s->item;
             complete_first_here(&ch->sendq, 0);
             unlock(ch);

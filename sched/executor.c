@@ -33,7 +33,7 @@ struct weft_executor {
 };
 
 /* The pool whose worker this thread is, or NULL. */
-static WEFT_TLS weft_executor *worker_of;
+static WEFT__TLS weft_executor *worker_of;
 
 static void destroy(weft_executor *ex);
 
@@ -63,7 +63,7 @@ static void *worker(void *arg)
         }
         weft_future_release(j->fut);
         weft__free(j, sizeof *j);
-        if (WEFT_UNLIKELY(worker_of == NULL)) {
+        if (WEFT__UNLIKELY(worker_of == NULL)) {
             /* The job freed the pool: the others end, we join them. */
             pthread_t self = pthread_self();
             for (unsigned i = 0; i < ex->nthreads; i++)

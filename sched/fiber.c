@@ -84,7 +84,7 @@ static void task_init(struct weft__task *t, struct weft_loop *loop,
     f->name[0] = '\0';
     f->held = NULL;
     f->wait_events = 0;
-    f->fd_next = f->fd_prev = NULL;
+    f->wq_next = f->wq_prev = NULL;
     /* set by the caller: loop, id, fn, arg, stack_size, wait_fd,
      * timeout.idx; by all_add and weft__runq_push: the links, state */
 }
@@ -144,7 +144,7 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
 static void fiber_complete(struct weft__fiber *f, void *result)
 {
     struct weft_loop *loop = f->loop;
-    if (WEFT_UNLIKELY(f->held != NULL)) /* debug; before its name goes */
+    if (WEFT__UNLIKELY(f->held != NULL)) /* debug; before its name goes */
         weft__mutexes_abandon(f);
     f->state = WEFT__FIBER_DONE;
     all_del(loop, f);
@@ -161,7 +161,7 @@ static void fiber_complete(struct weft__fiber *f, void *result)
 static void fiber_finish(struct weft__fiber *f, void *result)
 {
     int err = WEFT_IS_ERR(result) ? WEFT_PTR_ERR(result) : 0;
-    if (WEFT_UNLIKELY(f->loop->debug) && err != 0) {
+    if (WEFT__UNLIKELY(f->loop->debug) && err != 0) {
         /* Keep its name: a report may need it after the fiber is gone. */
         char buf[32];
         f->fut->debug = true;
@@ -208,7 +208,7 @@ static void *fiber_main(void *arg)
     void *result = f->fn(f->arg);
     /* Debug mode times each slice from the loop, and the sanitizers must
      * see the stack die after the switch: the loop ends the fiber there. */
-    if (!WEFT_ASAN && !WEFT_TSAN && !f->loop->debug)
+    if (!WEFT__ASAN && !WEFT__TSAN && !f->loop->debug)
         fiber_exit(f, result);
     return result;
 }
@@ -220,7 +220,7 @@ bool weft__fiber_make_coro(struct weft__fiber *f)
     f->co = weft_coro_new(fiber_main, f, &o);
     if (f->co == NULL)
         return false;
-    if (WEFT_UNLIKELY(f->loop->debug))
+    if (WEFT__UNLIKELY(f->loop->debug))
         weft__debug_paint_stack(f);
     return true;
 }
@@ -236,14 +236,14 @@ bool weft__fiber_start_from(struct weft__fiber *f, struct weft__fiber *next)
 void weft__fiber_run(struct weft__fiber *f)
 {
     struct weft_loop *loop = f->loop;
-    if (WEFT_UNLIKELY(f->co == NULL) && !weft__fiber_make_coro(f)) {
+    if (WEFT__UNLIKELY(f->co == NULL) && !weft__fiber_make_coro(f)) {
         fiber_finish(f, WEFT_ERR_PTR(-ENOMEM));
         return;
     }
     f->state = WEFT__FIBER_RUNNING;
     loop->current = f;
     loop->nran++;
-    if (WEFT_UNLIKELY(loop->debug))
+    if (WEFT__UNLIKELY(loop->debug))
         weft__debug_slice_start(loop);
 #if WEFT__RESUME_HINT
     weft__resume_ra = NULL; /* the return stack holds the loop's frames */
@@ -257,10 +257,10 @@ void weft__fiber_run(struct weft__fiber *f)
         loop->exited = NULL;
         return;
     }
-    if (WEFT_UNLIKELY(loop->debug))
+    if (WEFT__UNLIKELY(loop->debug))
         weft__debug_slice_end(loop, x); /* it parked, yielded or returned */
     if (weft_coro_done(x->co)) {
-        if (WEFT_UNLIKELY(loop->debug))
+        if (WEFT__UNLIKELY(loop->debug))
             weft__debug_check_stack(x);
         fiber_finish(x, x->co->result);
     }

@@ -85,13 +85,13 @@ void weft_future_release(weft_future *f)
     if (atomic_load_explicit(&f->refs, memory_order_acquire) != 1 &&
         atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (WEFT_UNLIKELY(f->debug) &&
+    if (WEFT__UNLIKELY(f->debug) &&
         !atomic_load_explicit(&f->observed, memory_order_relaxed) &&
         atomic_load_explicit(&f->done, memory_order_acquire) && f->err != 0 &&
         f->err != -ECANCELED)
         weft__debug_unobserved(f);
     /* Never completed: its done-callbacks will never run. */
-    while (WEFT_UNLIKELY(f->waiters != NULL)) {
+    while (WEFT__UNLIKELY(f->waiters != NULL)) {
         struct weft__waiter *w = f->waiters;
         f->waiters = w->next;
         if (w->kind == WEFT__WAITER_CALLBACK) {
@@ -112,7 +112,7 @@ void weft_future_release(weft_future *f)
      * being this thread's current one, and frees it with itself. Not
      * under ASan, which should see a released future's memory freed. */
     struct weft_loop *loop = weft__loop_tls;
-    if (!WEFT_ASAN && loop != NULL && loop == f->task_loop &&
+    if (!WEFT__ASAN && loop != NULL && loop == f->task_loop &&
         loop->spare == NULL)
         loop->spare = (struct weft__task *)f;
     else

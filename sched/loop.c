@@ -23,7 +23,7 @@
 
 #include "internal.h"
 
-WEFT_TLS struct weft_loop *weft__loop_tls;
+WEFT__TLS struct weft_loop *weft__loop_tls;
 
 int64_t weft__now_ns(void)
 {
@@ -132,6 +132,7 @@ weft_loop *weft_loop_new(void)
         return NULL;
     }
     pthread_mutex_init(&loop->xlock, NULL);
+    loop->io_due = -1;
     loop->debug = weft__debug();
     const char *slow = getenv("WEFT_SLOW_MS");
     loop->slow_ns =
@@ -162,7 +163,7 @@ int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
      * waits for this to drop). */
     atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
     pthread_mutex_lock(&loop->xlock);
-    if (WEFT_UNLIKELY(loop->xclosed)) {
+    if (WEFT__UNLIKELY(loop->xclosed)) {
         pthread_mutex_unlock(&loop->xlock);
         atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
         weft__free(x, sizeof *x);
@@ -191,7 +192,7 @@ static int run_xcalls(struct weft_loop *loop)
     pthread_mutex_unlock(&loop->xlock);
     while (x != NULL) {
         struct weft__xcall *next = x->next;
-        if (WEFT_UNLIKELY(loop->debug))
+        if (WEFT__UNLIKELY(loop->debug))
             weft__debug_callback(loop, x->cb, x->arg, "cross-thread call");
         else
             x->cb(x->arg);
@@ -300,7 +301,7 @@ static int run_calls(struct weft_loop *loop)
         struct weft__call c = loop->calls[loop->calls_head];
         loop->calls_head = (loop->calls_head + 1) % loop->calls_cap;
         loop->calls_len--;
-        if (WEFT_UNLIKELY(loop->debug))
+        if (WEFT__UNLIKELY(loop->debug))
             weft__debug_callback(loop, c.cb, c.arg, "callback");
         else
             c.cb(c.arg);
@@ -317,13 +318,21 @@ static bool has_ready_work(struct weft_loop *loop)
            atomic_load_explicit(&loop->stop, memory_order_relaxed);
 }
 
+/* The poller's report, for io (nothing is registered without it). */
+static void io_ready(void *ctx, int fd, unsigned events)
+{
+    struct weft_loop *loop = ctx;
+    if (loop->io != NULL)
+        loop->io_hooks->ready(loop, fd, events);
+}
+
 /* When the loop must next wake with nothing else to do: its next timer,
  * or the next check of the descriptors it waits on (io/fd.c). */
 static int64_t next_deadline(const struct weft_loop *loop)
 {
     int64_t next = weft__timers_next(loop);
-    if (loop->fdcheck_n != 0 && (next < 0 || loop->fdcheck_at < next))
-        next = loop->fdcheck_at;
+    if (loop->io_due >= 0 && (next < 0 || loop->io_due < next))
+        next = loop->io_due;
     return next;
 }
 
@@ -359,15 +368,15 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
         poll =
             !ready || weft__loop_now(loop) - loop->last_poll >= WEFT__POLL_NS;
     if (poll) {
-        weft__poller_wait(&loop->poller, timeout, weft__fd_ready, loop);
+        weft__poller_wait(&loop->poller, timeout, io_ready, loop);
         if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
             ran += run_xcalls(loop);
         loop->now_valid = false;
         if (loop->nfdwait > 0)
             loop->last_poll = weft__loop_now(loop);
     }
-    if (loop->fdcheck_n != 0 && weft__loop_now(loop) >= loop->fdcheck_at)
-        weft__fd_check(loop);
+    if (loop->io_due >= 0 && weft__loop_now(loop) >= loop->io_due)
+        loop->io_hooks->due(loop);
 
     if (loop->nheap > 0) {
         weft__loop_now(loop);
@@ -381,7 +390,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     uint64_t nran = loop->nran;
     struct weft__fiber *f = loop->runq_head;
     loop->runq_head = loop->runq_tail = NULL;
-    if (WEFT_UNLIKELY(loop->debug)) {
+    if (WEFT__UNLIKELY(loop->debug)) {
         /* No batch for fibers to hand over to: each comes back here, so
          * its slice is timed (sched/debug.c). */
         while (f != NULL) {
@@ -677,7 +686,8 @@ void weft_loop_free(weft_loop *loop)
         sched_yield();
     weft__timers_free(loop);
     free(loop->calls);
-    free(loop->fds);
+    if (loop->io != NULL)
+        loop->io_hooks->fini(loop);
     weft__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->xlock);
     if (loop->threaded)

@@ -22,9 +22,12 @@ struct prim {
     const char *kind;       /* "mutex", "condition", ... for reports */
 };
 
-/* The calling fiber, if it may use p (binding p to its loop); call names
- * the API call for debug-mode reports. */
-static struct weft__fiber *user(struct prim *p, int *err, const char *call)
+/* Binds p to the calling fiber's loop at its first blocking use, and
+ * returns that fiber if it may use p: NULL with -EPERM from a plain thread
+ * or a fiber of another loop. call names the API call for debug-mode
+ * reports. */
+static struct weft__fiber *bind_caller(struct prim *p, int *err,
+                                       const char *call)
 {
     struct weft__fiber *f = weft__fiber_current();
     if (f == NULL) {
@@ -139,7 +142,7 @@ __attribute__((cold, noinline)) static void untrack(weft_mutex *m)
 static inline void own(weft_mutex *m, struct weft__fiber *f)
 {
     m->owner = f->id;
-    if (WEFT_UNLIKELY(f->loop->debug))
+    if (WEFT__UNLIKELY(f->loop->debug))
         track(m, f);
 }
 
@@ -156,13 +159,13 @@ int weft_mutex_free(weft_mutex *m)
                      m && (m->owner != 0 || m->ncond > 0));
 }
 
-/* Inlined in both calls: the uncontended lock is one call to user(). */
+/* Inlined in both calls: the uncontended lock is one call to bind_caller(). */
 __attribute__((always_inline)) static inline int trylock(weft_mutex *m)
 {
     if (m == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&m->p, &err, "weft_mutex_lock");
+    struct weft__fiber *f = bind_caller(&m->p, &err, "weft_mutex_lock");
     if (f == NULL)
         return err;
     if (m->owner != 0)
@@ -204,7 +207,7 @@ int weft_mutex_unlock(weft_mutex *m)
                     (void *)m);
         return -EPERM;
     }
-    if (WEFT_UNLIKELY(m->held_pprev != NULL))
+    if (WEFT__UNLIKELY(m->held_pprev != NULL))
         untrack(m);
     struct weft__fiber *next = weft__waitq_pop(&m->p.q);
     if (next) { /* hand-off: FIFO, no barging */
@@ -293,7 +296,7 @@ cond_park(weft_cond *c, weft_mutex *m, struct weft__fiber *f,
     int rc = weft__park(f, WEFT__WAIT_SYNC, &c->p, deadline, prim_unlink);
     bool held = relock(m, f);
     m->ncond--;
-    if (WEFT_UNLIKELY(!held))
+    if (WEFT__UNLIKELY(!held))
         return -ECANCELED; /* its loop is being freed */
     return rc;
 }
@@ -303,7 +306,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t timeout_ms)
     if (c == NULL || m == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&c->p, &err, "weft_cond_wait");
+    struct weft__fiber *f = bind_caller(&c->p, &err, "weft_cond_wait");
     if (f == NULL)
         return err;
     if (m->owner != f->id)
@@ -360,7 +363,7 @@ int weft_sem_acquire(weft_sem *s, int64_t timeout_ms)
     if (s == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&s->p, &err, "weft_sem_acquire");
+    struct weft__fiber *f = bind_caller(&s->p, &err, "weft_sem_acquire");
     if (f == NULL)
         return err;
     if (s->value > 0 && s->p.q.head == NULL) {
@@ -439,7 +442,7 @@ int weft_event_wait(weft_event *e, int64_t timeout_ms)
     if (e == NULL)
         return -EINVAL;
     int err;
-    struct weft__fiber *f = user(&e->p, &err, "weft_event_wait");
+    struct weft__fiber *f = bind_caller(&e->p, &err, "weft_event_wait");
     if (f == NULL)
         return err;
     if (e->set)

@@ -95,7 +95,7 @@ static void sift_down(struct weft__heap_ent *h, size_t n, size_t i)
         int64_t bd = h[c].deadline;
         for (size_t k = c + 1; k < end; k++) {
             int64_t dk = h[k].deadline;
-            if (WEFT_UNLIKELY(dk == bd)) {
+            if (WEFT__UNLIKELY(dk == bd)) {
                 if (h[k].t->seq < h[best].t->seq)
                     best = k;
                 continue;
@@ -205,7 +205,7 @@ int weft__timers_run(struct weft_loop *loop)
         void *arg = t->arg;
         if (user)
             weft__free(t, sizeof *t);
-        if (WEFT_UNLIKELY(loop->debug) && user)
+        if (WEFT__UNLIKELY(loop->debug) && user)
             weft__debug_callback(loop, cb, arg, "timer callback");
         else
             cb(arg);

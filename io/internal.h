@@ -55,4 +55,14 @@ int weft__fd_kind(int fd);
  * connects): whatever the loop remembers of its number is stale. */
 void weft__fd_fresh(int fd, int kind, bool nonblock);
 
+/* Debug mode's registry of which loop waits on which fd (watch.c). A
+ * fiber of loop starts waiting on fd: false (reported) if a fiber of
+ * another loop waits on it. */
+struct weft_loop;
+bool weft__watch_begin(struct weft_loop *loop, int fd, const char *what);
+void weft__watch_end(int fd);
+/* False (reported) if fibers of a loop other than loop wait on fd. */
+bool weft__watched_elsewhere_ok(struct weft_loop *loop, int fd,
+                                const char *call);
+
 #endif /* WEFT__IO_INTERNAL_H */

@@ -25,22 +25,6 @@
 
 WEFT__TLS struct weft_loop *weft__loop_tls;
 
-int64_t weft__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t weft__deadline(int64_t now_ns, int64_t timeout_ms)
-{
-    if (timeout_ms < 0)
-        return -1;
-    if (timeout_ms > (INT64_MAX - now_ns) / 1000000)
-        return -1; /* centuries away: forever */
-    return now_ns + timeout_ms * 1000000;
-}
-
 atomic_int weft__debug_env = -1;
 
 bool weft__debug_slow(void)
@@ -149,58 +133,6 @@ weft_loop *weft_loop_current(void)
 }
 
 /* ---- cross-thread calls ---- */
-
-int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
-{
-    struct weft__xcall *x = weft__alloc(sizeof *x);
-    if (x == NULL)
-        return -ENOMEM;
-    x->next = NULL;
-    x->cb = cb;
-    x->arg = arg;
-    /* Hold the loop: once the call is queued its thread may run it, stop
-     * and free the loop before our wake-up is through (weft_loop_free
-     * waits for this to drop). */
-    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
-    pthread_mutex_lock(&loop->xlock);
-    if (WEFT__UNLIKELY(loop->xclosed)) {
-        pthread_mutex_unlock(&loop->xlock);
-        atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
-        weft__free(x, sizeof *x);
-        return -ESHUTDOWN;
-    }
-    if (loop->xtail)
-        loop->xtail->next = x;
-    else
-        loop->xhead = x;
-    loop->xtail = x;
-    atomic_fetch_add_explicit(&loop->nxcalls, 1, memory_order_release);
-    pthread_mutex_unlock(&loop->xlock);
-    weft__poller_wake(&loop->poller);
-    atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
-    return 0;
-}
-
-/* Runs the cross-thread calls queued so far; returns how many. */
-static int run_xcalls(struct weft_loop *loop)
-{
-    pthread_mutex_lock(&loop->xlock);
-    struct weft__xcall *x = loop->xhead;
-    loop->xhead = loop->xtail = NULL;
-    size_t n =
-        atomic_exchange_explicit(&loop->nxcalls, 0, memory_order_acquire);
-    pthread_mutex_unlock(&loop->xlock);
-    while (x != NULL) {
-        struct weft__xcall *next = x->next;
-        if (WEFT__UNLIKELY(loop->debug))
-            weft__debug_callback(loop, x->cb, x->arg, "cross-thread call");
-        else
-            x->cb(x->arg);
-        weft__free(x, sizeof *x);
-        x = next;
-    }
-    return (int)n;
-}
 
 int weft_loop_stop(weft_loop *loop)
 {
@@ -343,7 +275,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     int ran = 0;
     loop->visit_nran = loop->nran;
     if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
-        ran += run_xcalls(loop);
+        ran += weft__xcalls_run(loop);
 
     int64_t timeout = 0;
     bool ready = has_ready_work(loop);
@@ -370,7 +302,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     if (poll) {
         weft__poller_wait(&loop->poller, timeout, io_ready, loop);
         if (atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
-            ran += run_xcalls(loop);
+            ran += weft__xcalls_run(loop);
         loop->now_valid = false;
         if (loop->nfdwait > 0)
             loop->last_poll = weft__loop_now(loop);
@@ -410,64 +342,6 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
         weft__fiber_run(f);
     }
     return ran + (int)(loop->nran - nran);
-}
-
-/* True if f, a promise (no task), can still be completed: someone other
- * than its awaiters (each holds a reference while it waits) has it. */
-static bool promise_reachable(struct weft_future *f)
-{
-    weft__spin_lock(&f->lock);
-    int held = 0;
-    for (struct weft__waiter *w = f->waiters; w; w = w->next)
-        held += w->kind == WEFT__WAITER_FIBER || w->kind == WEFT__WAITER_THREAD;
-    bool reachable = atomic_load(&f->refs) > held;
-    weft__spin_unlock(&f->lock);
-    return reachable;
-}
-
-/* True if the future can be completed from outside this loop. */
-static bool completes_elsewhere(struct weft_loop *loop, struct weft_future *f)
-{
-    if (f->task_loop != NULL)
-        return f->task_loop != loop; /* a task of another loop */
-    return promise_reachable(f);
-}
-
-/* True if f, parked on one future or several, waits for one that can be
- * completed from outside the loop. */
-static bool awaits_elsewhere(struct weft_loop *loop, struct weft__fiber *f)
-{
-    if (f->wait == WEFT__WAIT_FUTURE)
-        return completes_elsewhere(loop, f->wait_obj);
-    if (f->wait == WEFT__WAIT_FUTURES) {
-        struct weft__multiwait *m = f->wait_obj;
-        for (size_t i = 0; i < m->n; i++)
-            if (!weft_future_done(m->fs[i]) &&
-                completes_elsewhere(loop, m->fs[i]))
-                return true;
-    }
-    return false;
-}
-
-/* True if some parked fiber could be woken from outside the loop: by the
- * kernel (fd), a timer, another thread (a future of another loop, or a
- * promise someone still holds). */
-static bool can_be_woken(struct weft_loop *loop)
-{
-    if (loop->nheap > 0 || loop->nfdwait > 0 || loop->nemfile > 0)
-        return true;
-    if (loop->until != NULL && !weft_future_done(loop->until) &&
-        completes_elsewhere(loop, loop->until))
-        return true;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
-        if (f->state != WEFT__FIBER_PARKED)
-            continue;
-        if (awaits_elsewhere(loop, f))
-            return true;
-        if (f->wait == WEFT__WAIT_CHAN)
-            return true; /* any thread may still use the channel */
-    }
-    return false;
 }
 
 /* Enters run mode on the calling thread. 0 or -errno. */
@@ -524,7 +398,7 @@ static int run(struct weft_loop *loop, struct weft_future *until)
         if (!has_ready_work(loop) && !loop->forever) {
             if (until == NULL && loop->nfibers == 0 && loop->nheap == 0)
                 break; /* nothing left to do */
-            if (!can_be_woken(loop)) {
+            if (!weft__loop_can_be_woken(loop)) {
                 if (loop->debug)
                     weft__debug_deadlock(loop);
                 rc = -EDEADLK;
@@ -580,52 +454,6 @@ int weft_loop_fd(weft_loop *loop)
     return loop->poller.fd;
 }
 
-/* While the loop closes, every park cancels at once but those that must
- * not: a condition wait re-locking its mutex (weft_cond_wait returns
- * holding it), and a caller waiting for the tasks it cancelled to finish
- * (weft_await_timeout, weft_gather). True when f is such a wait that
- * nothing can end any more: only a running fiber of this loop unlocks a
- * mutex or finishes a task of this loop, and none is running. */
-static bool stuck(struct weft_loop *loop, struct weft__fiber *f)
-{
-    if (f->state != WEFT__FIBER_PARKED || !f->nocancel)
-        return false;
-    if (f->wait == WEFT__WAIT_SYNC)
-        return true;
-    return (f->wait == WEFT__WAIT_FUTURE || f->wait == WEFT__WAIT_FUTURES) &&
-           !awaits_elsewhere(loop, f);
-}
-
-/* Nothing is ready and every live fiber is stuck: ends one of those
- * waits with -ECANCELED (its call returns without what it waited for;
- * debug mode says so), which may let the others end on their own. False
- * if some fiber can still make progress. */
-static bool give_up_one(struct weft_loop *loop)
-{
-    if (loop->nfibers == 0 || loop->runq_head != NULL || loop->calls_len > 0 ||
-        atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
-        return false;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
-        if (!stuck(loop, f))
-            return false;
-    struct weft__fiber *f = loop->fibers;
-    if (f->wait == WEFT__WAIT_SYNC) {
-        weft__relock_give_up(f);
-        return true;
-    }
-    if (loop->debug) {
-        char buf[32];
-        fprintf(stderr,
-                "weft: weft_loop_free: fiber '%s' waits for tasks it "
-                "cancelled that wait for it in turn; its wait returns "
-                "-ECANCELED before they are done\n",
-                weft__fiber_name(f, buf));
-    }
-    if (f->unlink == NULL || f->unlink(f))
-        weft__wake(f, -ECANCELED);
-    return true;
-}
-
 /* Teardown: runs until no fiber, callback or queued call is left. When
  * nothing is ready it blocks (fibers may wait on other threads), and it
  * never spins on waits nothing can end. */
@@ -633,7 +461,7 @@ static void drain(struct weft_loop *loop)
 {
     while (loop->nfibers > 0 || loop->calls_len > 0 ||
            atomic_load(&loop->nxcalls) > 0) {
-        if (give_up_one(loop))
+        if (weft__loop_give_up_one(loop))
             continue;
         bool ready = loop->runq_head != NULL || loop->calls_len > 0 ||
                      atomic_load(&loop->nxcalls) > 0;

@@ -175,6 +175,17 @@ static inline int64_t weft__wait_deadline(int64_t timeout_ms)
  * 0, -ENOMEM, or -ESHUTDOWN once weft_loop_free has drained the queue
  * for the last time (the call would never run). */
 int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg);
+/* Runs the cross-thread calls queued so far, on the loop's thread
+ * (xthread.c); returns how many. */
+int weft__xcalls_run(struct weft_loop *loop);
+/* Deadlock detection (deadlock.c): true if something other than a fiber
+ * of this loop (the kernel, a timer, another thread) can still wake one
+ * of its parked fibers. */
+bool weft__loop_can_be_woken(struct weft_loop *loop);
+/* weft_loop_free with nothing ready and every live fiber in a wait that
+ * nothing can end: ends one such wait with -ECANCELED. False if some
+ * fiber can still make progress. */
+bool weft__loop_give_up_one(struct weft_loop *loop);
 /* Binds loop to the calling thread and makes it the current loop. */
 void weft__loop_bind(struct weft_loop *loop);
 /* True when the calling thread is loop's thread (or loop is unbound). */

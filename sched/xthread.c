@@ -18,21 +18,6 @@
 
 #include "internal.h"
 
-void weft__spin_lock_contended(atomic_int *l)
-{
-    for (unsigned spins = 0;; spins++) {
-        while (atomic_load_explicit(l, memory_order_relaxed)) {
-            if (++spins > 64)
-                sched_yield(); /* the holder may be descheduled */
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
-        }
-        if (weft__spin_trylock(l))
-            return;
-    }
-}
-
 /* ---- weft_submit ---- */
 
 struct submission {
@@ -158,4 +143,58 @@ int weft_loop_join_thread(weft_loop *loop)
     weft__tpark_wake(&loop->join_park, 0);
     atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
     return -pthread_join(th, NULL); /* the thread frees the loop */
+}
+
+/* ---- the cross-thread call queue ---- */
+
+int weft__loop_post(struct weft_loop *loop, void (*cb)(void *), void *arg)
+{
+    struct weft__xcall *x = weft__alloc(sizeof *x);
+    if (x == NULL)
+        return -ENOMEM;
+    x->next = NULL;
+    x->cb = cb;
+    x->arg = arg;
+    /* Hold the loop: once the call is queued its thread may run it, stop
+     * and free the loop before our wake-up is through (weft_loop_free
+     * waits for this to drop). */
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acquire);
+    pthread_mutex_lock(&loop->xlock);
+    if (WEFT__UNLIKELY(loop->xclosed)) {
+        pthread_mutex_unlock(&loop->xlock);
+        atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
+        weft__free(x, sizeof *x);
+        return -ESHUTDOWN;
+    }
+    if (loop->xtail)
+        loop->xtail->next = x;
+    else
+        loop->xhead = x;
+    loop->xtail = x;
+    atomic_fetch_add_explicit(&loop->nxcalls, 1, memory_order_release);
+    pthread_mutex_unlock(&loop->xlock);
+    weft__poller_wake(&loop->poller);
+    atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_release);
+    return 0;
+}
+
+/* Runs the cross-thread calls queued so far; returns how many. */
+int weft__xcalls_run(struct weft_loop *loop)
+{
+    pthread_mutex_lock(&loop->xlock);
+    struct weft__xcall *x = loop->xhead;
+    loop->xhead = loop->xtail = NULL;
+    size_t n =
+        atomic_exchange_explicit(&loop->nxcalls, 0, memory_order_acquire);
+    pthread_mutex_unlock(&loop->xlock);
+    while (x != NULL) {
+        struct weft__xcall *next = x->next;
+        if (WEFT__UNLIKELY(loop->debug))
+            weft__debug_callback(loop, x->cb, x->arg, "cross-thread call");
+        else
+            x->cb(x->arg);
+        weft__free(x, sizeof *x);
+        x = next;
+    }
+    return (int)n;
 }

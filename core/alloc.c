@@ -7,6 +7,7 @@
  * that links only libweft.a still links and runs. `make ALLOC=libc`
  * drops jemalloc.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,4 +35,10 @@ void weft__free(void *p, size_t size)
 {
     (void)size;
     free(p);
+}
+
+_Noreturn void weft__die(const char *what, int err)
+{
+    fprintf(stderr, "weft: %s: %s\n", what, strerror(err));
+    abort();
 }

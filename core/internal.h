@@ -87,6 +87,10 @@
 #define WEFT__TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* ---- allocator for the runtime's own objects (core/alloc.c) ---- */
+/* Ends the process with "weft: <what>: <strerror(err)>" on stderr: the
+ * one way out for what the contract has no error return for (out of
+ * memory for a wake-up already promised, a poller that stops working). */
+_Noreturn void weft__die(const char *what, int err);
 void *weft__alloc(size_t size);  /* NULL on ENOMEM; not zeroed */
 void *weft__zalloc(size_t size); /* zeroed */
 void weft__free(void *p, size_t size);

@@ -384,15 +384,7 @@ int weft__pause(int64_t deadline, int64_t pause_ns)
     int64_t until = now + pause_ns;
     if (deadline >= 0 && deadline < until)
         until = deadline;
-    if (f == NULL) {
-        struct timespec ts = {.tv_sec = (until - now) / 1000000000,
-                              .tv_nsec = (until - now) % 1000000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        return 0;
-    }
-    int rc = weft__park(f, WEFT__WAIT_SLEEP, NULL, until, NULL);
-    return rc == -ETIMEDOUT ? 0 : rc;
+    return weft__sleep_until(until);
 }
 
 /* The calling fiber's entry for fd, if the table has one. */

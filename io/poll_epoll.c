@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/internal.h"
 #include "poller.h"
 
 #define NEVENTS 256
@@ -31,8 +32,7 @@
 
 static _Noreturn void die(const char *what)
 {
-    fprintf(stderr, "weft: %s: %s\n", what, strerror(errno));
-    abort();
+    weft__die(what, errno);
 }
 
 const char *weft__poller_name(void)

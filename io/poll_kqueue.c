@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/internal.h"
 #include "poller.h"
 
 #if !defined(EVFILT_USER) || !defined(EV_RECEIPT)
@@ -49,8 +50,7 @@
 
 static _Noreturn void die(const char *what)
 {
-    fprintf(stderr, "weft: %s: %s\n", what, strerror(errno));
-    abort();
+    weft__die(what, errno);
 }
 
 const char *weft__poller_name(void)

@@ -97,16 +97,6 @@ static void cq_del(struct cq *q, struct cwaiter *w)
     w->next = w->prev = NULL;
 }
 
-/* A post to a parked fiber's loop cannot fail but for memory: the fiber
- * keeps its loop from closing its queue (weft_loop_free drains until no
- * fiber is left). */
-static _Noreturn void cannot_wake(int err)
-{
-    fprintf(stderr, "weft: cannot wake a fiber of another loop: %s\n",
-            strerror(-err));
-    abort();
-}
-
 /* The memory of a channel nobody references any more. */
 static void chan_destroy(weft_chan *ch)
 {
@@ -183,7 +173,10 @@ static inline void complete(struct cq *q, struct cwaiter *w, int rc)
     else {
         int err = weft__loop_post(w->loop, wake_remote, w);
         if (err < 0)
-            cannot_wake(err);
+            /* It cannot fail but for memory: the parked fiber keeps its
+             * loop from closing its queue (weft_loop_free drains until
+             * no fiber is left). */
+            weft__die("waking a fiber of another loop", -err);
     }
 }
 
@@ -272,21 +265,21 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
                                                  void *item, void **got,
                                                  int64_t timeout_ms)
 {
-    if (weft__loop_tls != NULL) { /* a loop's thread outside its fibers: */
-        unlock(ch);               /* blocking would freeze the loop */
+    struct weft__blocker b;           /* a thread's: b.fiber is NULL */
+    if (weft__blocker_init(&b) < 0) { /* a loop's thread outside fibers */
+        unlock(ch);
         return -EDEADLK;
     }
     struct cwaiter w;
-    struct weft__tpark tp;
-    weft__tpark_init(&tp);
     w.fiber = NULL;
     w.loop = THREAD_LOOP;
-    w.tp = &tp;
+    w.tp = &b.tp;
     waiter_push(&w, ch, q, item);
     unlock(ch);
     /* The clock is read after the lock is dropped: a clock read is not
      * short enough to hold a spinlock over. */
-    int rc = weft__tpark_wait(&tp, weft__wait_deadline(timeout_ms));
+    int rc = weft__block(&b, WEFT__WAIT_CHAN, &w,
+                         weft__wait_deadline(timeout_ms), NULL);
     bool done = true; /* woken: by whoever completed the wait */
     if (rc == -ETIMEDOUT) {
         lock(ch); /* alive: w is queued, or its completion holds a ref */
@@ -299,7 +292,7 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
     }
     if (done)
         chan_unref(ch); /* the completion's reference */
-    weft__tpark_destroy(&tp);
+    weft__blocker_fini(&b);
     if (rc == 0 && got != NULL)
         *got = w.item;
     return rc;

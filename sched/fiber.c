@@ -352,21 +352,9 @@ int weft_yield(void)
 
 int weft_sleep(int64_t ms)
 {
-    struct weft__fiber *f = weft__fiber_current();
-    if (f == NULL) {
-        if (ms <= 0)
-            return 0;
-        struct timespec ts = {.tv_sec = ms / 1000,
-                              .tv_nsec = (ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        return 0;
-    }
     if (ms <= 0)
-        return weft_yield();
-    int rc = weft__park(f, WEFT__WAIT_SLEEP, NULL,
-                        weft__deadline(weft__loop_now(f->loop), ms), NULL);
-    return rc == -ETIMEDOUT ? 0 : rc;
+        return weft__fiber_current() != NULL ? weft_yield() : 0;
+    return weft__sleep_until(weft__wait_deadline(ms));
 }
 
 weft_future *weft_self(void)

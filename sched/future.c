@@ -25,12 +25,6 @@
 
 #include "internal.h"
 
-static _Noreturn void out_of_memory(const char *what)
-{
-    fprintf(stderr, "weft: out of memory in %s\n", what);
-    abort();
-}
-
 void weft__future_init(struct weft_future *f)
 {
     atomic_init(&f->refs, 1);
@@ -221,12 +215,12 @@ static void schedule_cb(struct weft__anchor *anchor,
 {
     struct cb_call *c = weft__alloc(sizeof *c);
     if (c == NULL)
-        out_of_memory("a future's done-callback");
+        weft__die("a future's done-callback", ENOMEM);
     *c = (struct cb_call){cb, arg, f};
     weft__future_retain(f);
     int rc = weft__anchor_post(anchor, run_cb_call, c);
     if (rc == -ENOMEM)
-        out_of_memory("a future's done-callback");
+        weft__die("a future's done-callback", ENOMEM);
     if (rc < 0) { /* its loop is gone: the callback is dropped */
         weft__free(c, sizeof *c);
         weft_future_release(f);
@@ -268,7 +262,7 @@ int weft__future_complete(weft_future *f, void *result, int err)
                  * find the loop closed.) */
                 weft__future_retain(f);
                 if (weft__loop_post(w->loop, wake_local_fibers, f) < 0)
-                    out_of_memory("waking a fiber of another loop");
+                    weft__die("waking a fiber of another loop", ENOMEM);
             }
             break;
         case WEFT__WAITER_THREAD:
@@ -405,55 +399,6 @@ void weft__debug_unobserved(struct weft_future *f)
                 (void *)f, what, f->err);
 }
 
-void weft__tpark_init(struct weft__tpark *p)
-{
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &a);
-    pthread_condattr_destroy(&a);
-    p->woken = false;
-    p->rc = 0;
-}
-
-void weft__tpark_destroy(struct weft__tpark *p)
-{
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-}
-
-void weft__tpark_wake(struct weft__tpark *p, int rc)
-{
-    pthread_mutex_lock(&p->mu);
-    p->woken = true;
-    p->rc = rc;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
-int weft__tpark_wait(struct weft__tpark *p, int64_t deadline)
-{
-    struct timespec ts = {.tv_sec = deadline / 1000000000,
-                          .tv_nsec = deadline % 1000000000};
-    int rc = 0;
-    pthread_mutex_lock(&p->mu);
-    while (!p->woken) {
-        if (deadline < 0) {
-            pthread_cond_wait(&p->cv, &p->mu);
-        } else if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT &&
-                   !p->woken) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-    }
-    if (p->woken)
-        rc = p->rc;
-    p->woken = false;
-    pthread_mutex_unlock(&p->mu);
-    return rc;
-}
-
 /* Decides, from the futures' states, whether a wait is over. */
 typedef bool wait_done_fn(weft_future *const *fs, size_t n, void *ctx);
 
@@ -488,18 +433,18 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
 {
     if (done(fs, n, ctx))
         return 0;
-    struct weft__fiber *fib = weft__fiber_current();
-    if (fib == NULL && weft__loop_tls != NULL)
-        return -EDEADLK;
-
+    struct weft__blocker b;
+    int rc = weft__blocker_init(&b);
+    if (rc < 0)
+        return rc;
+    struct weft__fiber *fib = b.fiber;
     struct weft__waiter one, *ws = &one;
     if (fib != NULL && n == 1)
         ws = &fib->fw;
-    else if (n > 1 && (ws = weft__zalloc(n * sizeof *ws)) == NULL)
+    else if (n > 1 && (ws = weft__zalloc(n * sizeof *ws)) == NULL) {
+        weft__blocker_fini(&b);
         return -ENOMEM;
-    struct weft__tpark tp;
-    if (fib == NULL)
-        weft__tpark_init(&tp);
+    }
     for (size_t i = 0; i < n; i++) {
         ws[i] = (struct weft__waiter){0};
         if (fib != NULL) {
@@ -508,7 +453,7 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
             ws[i].fiber = fib;
         } else {
             ws[i].kind = WEFT__WAITER_THREAD;
-            ws[i].tp = &tp;
+            ws[i].tp = &b.tp;
         }
         if (!*held)
             weft__future_retain(fs[i]);
@@ -516,16 +461,13 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
     }
     *held = true;
     struct weft__multiwait m = {fs, ws, n};
-    int rc = 0;
     while (!done(fs, n, ctx)) {
-        if (fib == NULL)
-            rc = weft__tpark_wait(&tp, deadline);
-        else if (n == 1)
-            rc = weft__park(fib, WEFT__WAIT_FUTURE, fs[0], deadline,
-                            unlink_single);
+        if (n == 1)
+            rc = weft__block(&b, WEFT__WAIT_FUTURE, fs[0], deadline,
+                             unlink_single);
         else
             rc =
-                weft__park(fib, WEFT__WAIT_FUTURES, &m, deadline, unlink_multi);
+                weft__block(&b, WEFT__WAIT_FUTURES, &m, deadline, unlink_multi);
         if (rc < 0)
             break;
     }
@@ -533,8 +475,7 @@ static int wait_until(weft_future *const *fs, size_t n, wait_done_fn *done,
         rc = 0; /* it came true as the time ran out */
     for (size_t i = 0; i < n; i++)
         weft__future_remove_waiter(fs[i], &ws[i]);
-    if (fib == NULL)
-        weft__tpark_destroy(&tp);
+    weft__blocker_fini(&b);
     if (n > 1)
         weft__free(ws, n * sizeof *ws);
     return rc;

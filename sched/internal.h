@@ -14,6 +14,7 @@
  *   loop.h     the loop
  *   debug.h    debug mode
  *   park.h     park, wake and the hand-over: the hot path of every wait
+ *   block.h    a wait from anywhere: a fiber parks, a plain thread blocks
  *
  * Threading: a loop and its fibers belong to one thread. Other threads
  * reach a loop only through its cross-thread call queue (xcall, under
@@ -25,6 +26,7 @@
 
 #include "../core/internal.h"
 #include "../core/tunables.h"
+#include "block.h"
 #include "clock.h"
 #include "debug.h"
 #include "fiber.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * How a plain thread (not a fiber) blocks in a weft call, and how any
- * thread wakes it (sched/future.c).
+ * thread wakes it (sched/block.c).
  */
 #ifndef WEFT__SCHED_TPARK_H
 #define WEFT__SCHED_TPARK_H

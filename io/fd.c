@@ -155,9 +155,9 @@ static void fd_ready(struct weft_loop *loop, int fd, unsigned events)
     e->ready |= (unsigned char)(events & (WEFT__POLL_IN | WEFT__POLL_OUT |
                                           WEFT__POLL_HUP));
     e->proven = true;
-    struct weft__fiber *f = e->waiters.head;
+    struct weft__fiber *f = weft__waitq_first(&e->waiters);
     while (f != NULL) {
-        struct weft__fiber *next = f->wq_next;
+        struct weft__fiber *next = weft__waitq_next(f);
         unsigned got = (events & WEFT__POLL_ERR) ? f->wait_events
                                                  : events & f->wait_events;
         if (got) {
@@ -180,7 +180,8 @@ static void fd_check(struct weft_loop *loop)
         while ((i = io->check_head[k]) != 0) {
             int fd = i - 1;
             struct weft__fdent *e = &io->fds[fd];
-            bool live = e->waiters.head != NULL && !e->proven && e->reg != 0;
+            bool live =
+                !weft__waitq_empty(&e->waiters) && !e->proven && e->reg != 0;
             if (live && now - e->since < check_ns(e)) {
                 /* Not due, nor anything behind it in this list. */
                 if (e->since + check_ns(e) < next)
@@ -242,7 +243,7 @@ static bool fd_unlink(struct weft__fiber *f)
     struct weft__io *io = f->loop->io;
     struct weft__fdent *e = &io->fds[f->wait_fd];
     weft__waitq_del(&e->waiters, f);
-    if (e->waiters.head == NULL)
+    if (weft__waitq_empty(&e->waiters))
         forget(e);
     return true;
 }
@@ -334,7 +335,7 @@ int weft__wait_fd(int fd, unsigned events, int64_t deadline, bool again)
         e->proven = true;
     } else if (e->ready & events) {
         return e->ready & (int)events; /* an edge not yet used: retry */
-    } else if (e->waiters.head == NULL) {
+    } else if (weft__waitq_empty(&e->waiters)) {
         /* A remembered registration, maybe of a file closed since. Still
          * queued from an earlier wait, it keeps that wait's start: its
          * list stays in due order (a check may come early, never late). */

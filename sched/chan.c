@@ -32,22 +32,6 @@
 #define CHAN_LIVE 0x4348414eu /* "CHAN" */
 #define CHAN_DEAD 0x44454144u /* "DEAD" */
 
-struct cwaiter {
-    struct cwaiter *next, *prev;
-    weft_chan *ch;
-    struct cq *q;              /* the queue it waits in */
-    struct weft__fiber *fiber; /* a fiber, or NULL for a thread */
-    struct weft_loop *loop;    /* the fiber's; THREAD_LOOP for a thread */
-    struct weft__tpark *tp;    /* the thread's */
-    void *item;                /* send: to give; recv: received */
-    int rc;                    /* the result, once done */
-    bool done;                 /* decided under the channel's lock */
-};
-
-struct cq {
-    struct cwaiter *head, *tail;
-};
-
 struct weft_chan {
     uint32_t magic;  /* CHAN_LIVE, CHAN_DEAD after free */
     atomic_int lock; /* spinlock */
@@ -55,7 +39,7 @@ struct weft_chan {
     bool closed;
     size_t cap, len, head; /* ring of buffered items */
     void **buf;
-    struct cq sendq, recvq; /* waiting senders, receivers: FIFO */
+    struct weft__list sendq, recvq; /* waiting senders, receivers: FIFO */
 };
 
 static inline bool trylock(weft_chan *ch)
@@ -73,28 +57,9 @@ static inline void unlock(weft_chan *ch)
     weft__spin_unlock(&ch->lock);
 }
 
-static void cq_push(struct cq *q, struct cwaiter *w)
+static inline struct weft__waiter *first(const struct weft__list *q)
 {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-}
-
-static void cq_del(struct cq *q, struct cwaiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
+    return weft__waiter_of(q->head);
 }
 
 /* The memory of a channel nobody references any more. */
@@ -117,9 +82,9 @@ static void chan_unref(weft_chan *ch)
  * channel no more (its unlink is only called while it is parked). */
 static void wake_remote(void *arg)
 {
-    struct cwaiter *w = arg;
+    struct weft__waiter *w = arg;
     weft_chan *ch = w->ch;
-    weft__wake(w->fiber, w->rc);
+    weft__wake(w->fiber, w->err);
     chan_unref(ch);
 }
 
@@ -132,36 +97,32 @@ static char thread_mark;
  * no deadline: complete_first_here() can finish it without a call. (Such
  * a waiter is parked: its fiber queued it and parked without a switch in
  * between, and only this thread completes it.) */
-static inline bool first_is_here(const struct cq *q)
+static inline bool first_is_here(const struct weft__list *q)
 {
-    const struct cwaiter *w = q->head;
+    const struct weft__waiter *w = first(q);
     return w->loop == weft__loop_tls && w->fiber->timeout.idx == WEFT__IDLE;
 }
 
 /* Under ch's lock, when first_is_here(q): complete() for the first waiter
  * without a call, so that the calls handing over to a fiber of their own
  * loop (the common case) stay leaf functions. */
-static inline void complete_first_here(struct cq *q, int rc)
+static inline void complete_first_here(struct weft__list *q, int rc)
 {
-    struct cwaiter *w = q->head;
-    q->head = w->next;
-    if (w->next)
-        w->next->prev = NULL;
-    else
-        q->tail = NULL;
+    struct weft__waiter *w = weft__waiter_of(weft__list_pop(q));
     w->done = true;
-    w->rc = rc;
+    w->err = rc;
     struct weft__fiber *f = w->fiber;
     f->wake_rc = rc;
     weft__runq_push(w->loop, f);
 }
 
 /* Under ch's lock: w's wait is over with rc. */
-static inline void complete(struct cq *q, struct cwaiter *w, int rc)
+static inline void complete(struct weft__list *q, struct weft__waiter *w,
+                            int rc)
 {
-    cq_del(q, w);
+    weft__list_del(q, &w->link);
     w->done = true;
-    w->rc = rc;
+    w->err = rc;
     if (WEFT__LIKELY(w->loop == weft__loop_tls)) {
         weft__wake(w->fiber, rc); /* our own loop: just queue it */
         return;
@@ -226,7 +187,7 @@ int weft_chan_free(weft_chan *ch)
     if (!usable(ch))
         return bad_chan(ch, "weft_chan_free");
     lock(ch);
-    if (ch->sendq.head != NULL || ch->recvq.head != NULL) {
+    if (!weft__list_empty(&ch->sendq) || !weft__list_empty(&ch->recvq)) {
         unlock(ch);
         return -EBUSY;
     }
@@ -238,30 +199,31 @@ int weft_chan_free(weft_chan *ch)
 
 static bool chan_unlink(struct weft__fiber *f)
 {
-    struct cwaiter *w = f->wait_obj;
+    struct weft__waiter *w = f->wait_obj;
     weft_chan *ch = w->ch;
     lock(ch);
     bool pending = !w->done;
     if (pending)
-        cq_del(w->q, w);
+        weft__list_del(w->q, &w->link);
     unlock(ch);
     return pending;
 }
 
 /* Under ch's lock: w waits in q for ch, with item to give (a send). */
-static inline void waiter_push(struct cwaiter *w, weft_chan *ch, struct cq *q,
-                               void *item)
+static inline void waiter_push(struct weft__waiter *w, weft_chan *ch,
+                               struct weft__list *q, void *item)
 {
     w->ch = ch;
     w->q = q;
-    w->item = item;
-    w->rc = 0;
+    w->result = item;
+    w->err = 0;
     w->done = false;
-    cq_push(q, w);
+    weft__list_push(q, &w->link);
 }
 
 /* wait_on for a plain thread: blocks on a tpark. */
-__attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
+__attribute__((noinline)) static int thread_wait(weft_chan *ch,
+                                                 struct weft__list *q,
                                                  void *item, void **got,
                                                  int64_t timeout_ms)
 {
@@ -270,7 +232,8 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
         unlock(ch);
         return -EDEADLK;
     }
-    struct cwaiter w;
+    struct weft__waiter w;
+    w.kind = WEFT__WAITER_THREAD;
     w.fiber = NULL;
     w.loop = THREAD_LOOP;
     w.tp = &b.tp;
@@ -285,16 +248,16 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
         lock(ch); /* alive: w is queued, or its completion holds a ref */
         done = w.done;
         if (done)
-            rc = w.rc; /* completed as the time ran out */
+            rc = w.err; /* completed as the time ran out */
         else
-            cq_del(q, &w);
+            weft__list_del(q, &w.link);
         unlock(ch);
     }
     if (done)
         chan_unref(ch); /* the completion's reference */
     weft__blocker_fini(&b);
     if (rc == 0 && got != NULL)
-        *got = w.item;
+        *got = w.result;
     return rc;
 }
 
@@ -307,7 +270,8 @@ __attribute__((noinline)) static int thread_wait(weft_chan *ch, struct cq *q,
  * thread outside its fibers.
  */
 WEFT__RESUME_RETURN __attribute__((noinline)) static int
-wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
+wait_on(weft_chan *ch, struct weft__list *q, void *item, void **got,
+        int64_t timeout_ms)
 {
     struct weft__fiber *f = weft__fiber_current();
     if (WEFT__UNLIKELY(timeout_ms == 0)) {
@@ -316,7 +280,8 @@ wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
     }
     if (WEFT__UNLIKELY(f == NULL))
         return thread_wait(ch, q, item, got, timeout_ms);
-    struct cwaiter w;
+    struct weft__waiter w;
+    w.kind = WEFT__WAITER_FIBER;
     w.fiber = f;
     w.loop = f->loop;
     w.tp = NULL;
@@ -325,7 +290,7 @@ wait_on(weft_chan *ch, struct cq *q, void *item, void **got, int64_t timeout_ms)
     int rc = weft__park(f, WEFT__WAIT_CHAN, &w, weft__wait_deadline(timeout_ms),
                         chan_unlink);
     if (rc == 0 && got != NULL)
-        *got = w.item;
+        *got = w.result;
     return rc;
 }
 
@@ -334,9 +299,9 @@ __attribute__((noinline)) static int send_locked(weft_chan *ch, void *item,
                                                  int64_t timeout_ms)
 {
     /* A closed channel has no waiting receivers: close completed them. */
-    struct cwaiter *r = ch->recvq.head;
+    struct weft__waiter *r = first(&ch->recvq);
     if (r != NULL) { /* a receiver waits: hand it over */
-        r->item = item;
+        r->result = item;
         complete(&ch->recvq, r, 0);
         unlock(ch);
         return 0;
@@ -372,8 +337,9 @@ int weft_chan_send(weft_chan *ch, void *item, int64_t timeout_ms)
         return bad_chan(ch, "weft_chan_send");
     if (WEFT__UNLIKELY(!trylock(ch)))
         return send_contended(ch, item, timeout_ms);
-    if (ch->recvq.head != NULL && WEFT__LIKELY(first_is_here(&ch->recvq))) {
-        ch->recvq.head->item = item;
+    if (!weft__list_empty(&ch->recvq) &&
+        WEFT__LIKELY(first_is_here(&ch->recvq))) {
+        first(&ch->recvq)->result = item;
         complete_first_here(&ch->recvq, 0);
         unlock(ch);
         return 0;
@@ -387,17 +353,17 @@ __attribute__((noinline)) static int recv_locked(weft_chan *ch, void **item,
 {
     void *got;
     /* A closed channel has no waiting senders: close completed them. */
-    struct cwaiter *s = ch->sendq.head;
+    struct weft__waiter *s = first(&ch->sendq);
     if (ch->len > 0) {
         got = ch->buf[ch->head];
         ch->head = (ch->head + 1) % ch->cap;
         ch->len--;
         if (s != NULL) { /* a sender waits for room: take its item */
-            ch->buf[(ch->head + ch->len++) % ch->cap] = s->item;
+            ch->buf[(ch->head + ch->len++) % ch->cap] = s->result;
             complete(&ch->sendq, s, 0);
         }
     } else if (s != NULL) { /* unbuffered: take it from the sender */
-        got = s->item;
+        got = s->result;
         complete(&ch->sendq, s, 0);
     } else if (ch->closed) {
         unlock(ch);
@@ -425,11 +391,11 @@ int weft_chan_recv(weft_chan *ch, void **item, int64_t timeout_ms)
     if (WEFT__UNLIKELY(!trylock(ch)))
         return recv_contended(ch, item, timeout_ms);
     if (ch->len == 0) {
-        struct cwaiter *s = ch->sendq.head;
+        struct weft__waiter *s = first(&ch->sendq);
         if (s == NULL && !ch->closed)
             return wait_on(ch, &ch->recvq, NULL, item, timeout_ms);
         if (s != NULL && WEFT__LIKELY(first_is_here(&ch->sendq))) {
-            void *got = s->item;
+            void *got = s->result;
             complete_first_here(&ch->sendq, 0);
             unlock(ch);
             if (item != NULL)
@@ -451,10 +417,10 @@ int weft_chan_close(weft_chan *ch)
     }
     ch->closed = true;
     /* Receivers wait only on an empty buffer: nothing more will come. */
-    while (ch->recvq.head != NULL)
-        complete(&ch->recvq, ch->recvq.head, -EPIPE);
-    while (ch->sendq.head != NULL)
-        complete(&ch->sendq, ch->sendq.head, -EPIPE);
+    while (!weft__list_empty(&ch->recvq))
+        complete(&ch->recvq, first(&ch->recvq), -EPIPE);
+    while (!weft__list_empty(&ch->sendq))
+        complete(&ch->sendq, first(&ch->sendq), -EPIPE);
     unlock(ch);
     return 0;
 }

@@ -19,8 +19,10 @@ static bool promise_reachable(struct weft_future *f)
 {
     weft__spin_lock(&f->lock);
     int held = 0;
-    for (struct weft__waiter *w = f->waiters; w; w = w->next)
-        held += w->kind == WEFT__WAITER_FIBER || w->kind == WEFT__WAITER_THREAD;
+    weft__list_each (l, &f->waiters) {
+        unsigned kind = weft__waiter_of(l)->kind;
+        held += kind == WEFT__WAITER_FIBER || kind == WEFT__WAITER_THREAD;
+    }
     bool reachable = atomic_load(&f->refs) > held;
     weft__spin_unlock(&f->lock);
     return reachable;
@@ -60,7 +62,7 @@ bool weft__loop_can_be_woken(struct weft_loop *loop)
     if (loop->until != NULL && !weft_future_done(loop->until) &&
         completes_elsewhere(loop, loop->until))
         return true;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
+    weft__loop_each_fiber (f, loop) {
         if (f->state != WEFT__FIBER_PARKED)
             continue;
         if (awaits_elsewhere(loop, f))
@@ -96,10 +98,10 @@ bool weft__loop_give_up_one(struct weft_loop *loop)
     if (loop->nfibers == 0 || loop->runq_head != NULL || loop->calls_len > 0 ||
         atomic_load_explicit(&loop->nxcalls, memory_order_relaxed) > 0)
         return false;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+    weft__loop_each_fiber (f, loop)
         if (!stuck(loop, f))
             return false;
-    struct weft__fiber *f = loop->fibers;
+    struct weft__fiber *f = weft__fiber_of_all(loop->fibers.head);
     if (f->wait == WEFT__WAIT_SYNC) {
         weft__relock_give_up(f);
         return true;

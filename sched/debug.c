@@ -184,13 +184,13 @@ static void describe_wait(const struct weft__fiber *f, char *out, size_t len)
 void weft__debug_deadlock(struct weft_loop *loop)
 {
     size_t n = 0;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+    weft__loop_each_fiber (f, loop)
         n += f->state == WEFT__FIBER_PARKED;
     fprintf(stderr,
             "weft: deadlock: loop %p has %zu blocked fibers and nothing "
             "that could wake them\n",
             (void *)loop, n);
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
+    weft__loop_each_fiber (f, loop) {
         if (f->state != WEFT__FIBER_PARKED)
             continue;
         char buf[32], what[160];
@@ -208,7 +208,7 @@ void weft__debug_leaks(struct weft_loop *loop)
             "weft: weft_loop_free: %zu fibers still alive on loop %p, "
             "cancelling them\n",
             loop->nfibers, (void *)loop);
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all) {
+    weft__loop_each_fiber (f, loop) {
         char buf[32], what[160];
         if (f->state == WEFT__FIBER_PARKED)
             describe_wait(f, what, sizeof what);

@@ -21,22 +21,13 @@
 
 static void all_add(struct weft_loop *loop, struct weft__fiber *f)
 {
-    f->prev_all = NULL;
-    f->next_all = loop->fibers;
-    if (loop->fibers)
-        loop->fibers->prev_all = f;
-    loop->fibers = f;
+    weft__list_push_front(&loop->fibers, &f->all);
     loop->nfibers++;
 }
 
 static void all_del(struct weft_loop *loop, struct weft__fiber *f)
 {
-    if (f->prev_all)
-        f->prev_all->next_all = f->next_all;
-    else
-        loop->fibers = f->next_all;
-    if (f->next_all)
-        f->next_all->prev_all = f->prev_all;
+    weft__list_del(&loop->fibers, &f->all);
     loop->nfibers--;
 }
 
@@ -51,7 +42,7 @@ static void all_del(struct weft_loop *loop, struct weft__fiber *f)
 static void task_init(struct weft__task *t, struct weft_loop *loop,
                       bool with_future)
 {
-    _Static_assert(sizeof(struct weft_future) == 104 &&
+    _Static_assert(sizeof(struct weft_future) == 120 &&
                        sizeof(struct weft__fiber) == 328,
                    "a field was added: set it in task_init");
     struct weft_future *u = &t->fut;
@@ -69,8 +60,8 @@ static void task_init(struct weft__task *t, struct weft_loop *loop,
     u->task_loop = loop;
     u->cancel_req = false;
     u->in_task = true;
-    u->waiters = NULL;
-    u->local = NULL;
+    u->waiters = (struct weft__list){NULL, NULL};
+    u->local = (struct weft__list){NULL, NULL};
 
     struct weft__fiber *f = &t->fib;
     f->co = NULL;
@@ -84,7 +75,7 @@ static void task_init(struct weft__task *t, struct weft_loop *loop,
     f->name[0] = '\0';
     f->held = NULL;
     f->wait_events = 0;
-    f->wq_next = f->wq_prev = NULL;
+    f->wq.next = f->wq.prev = NULL;
     /* set by the caller: loop, id, fn, arg, stack_size, wait_fd,
      * timeout.idx; by all_add and weft__runq_push: the links, state */
 }

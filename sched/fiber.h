@@ -8,6 +8,7 @@
 #define WEFT__SCHED_FIBER_H
 
 #include "../core/internal.h"
+#include "../core/list.h"
 #include "timer.h"
 #include "waiter.h"
 #include <stdbool.h>
@@ -49,9 +50,9 @@ struct weft__fiber {
     struct weft_future *fut; /* its task future (the loop's reference) */
     weft_fn fn;              /* body */
     void *arg;
-    struct weft__fiber *next;                /* run queue link */
-    struct weft__fiber *prev_all, *next_all; /* the loop's live fibers */
-    unsigned state;                          /* enum weft__fiber_state */
+    struct weft__fiber *next;  /* run queue link */
+    struct weft__link all;     /* in the loop's live fibers */
+    unsigned state;            /* enum weft__fiber_state */
     bool cancel;               /* a cancellation waits for a park */
     bool nocancel;             /* parks ignore cancellation (it waits) */
     int wake_rc;               /* what weft__park returns */
@@ -65,49 +66,53 @@ struct weft__fiber {
     struct weft_mutex *held;   /* debug: the mutexes it holds (sync.c) */
     int wait_fd;               /* an fd wait (io/fd.c): the fd, */
     unsigned wait_events;      /* and the WEFT__POLL_IN/OUT wanted */
-    /* Its links in the struct weft__waitq it is parked in, if any. */
-    struct weft__fiber *wq_next, *wq_prev;
+    struct weft__link wq;      /* in the weft__waitq it is parked in, if any */
 };
 
-/* A FIFO of parked fibers, linked through wq_next/wq_prev (a fiber waits
- * on one thing at a time): an fd's waiters, accept's back-off, a mutex,
- * condition, semaphore or event. */
+/* A FIFO of parked fibers, linked through wq (a fiber waits on one thing
+ * at a time): an fd's waiters, accept's back-off, a mutex, condition,
+ * semaphore or event. */
 struct weft__waitq {
-    struct weft__fiber *head, *tail;
+    struct weft__list fibers;
 };
+
+static inline struct weft__fiber *weft__waitq_fiber(struct weft__link *l)
+{
+    return l != NULL ? weft__container_of(l, struct weft__fiber, wq) : NULL;
+}
 
 static inline void weft__waitq_push(struct weft__waitq *q,
                                     struct weft__fiber *f)
 {
-    f->wq_next = NULL;
-    f->wq_prev = q->tail;
-    if (q->tail)
-        q->tail->wq_next = f;
-    else
-        q->head = f;
-    q->tail = f;
+    weft__list_push(&q->fibers, &f->wq);
 }
 
 static inline void weft__waitq_del(struct weft__waitq *q, struct weft__fiber *f)
 {
-    if (f->wq_prev)
-        f->wq_prev->wq_next = f->wq_next;
-    else
-        q->head = f->wq_next;
-    if (f->wq_next)
-        f->wq_next->wq_prev = f->wq_prev;
-    else
-        q->tail = f->wq_prev;
-    f->wq_next = f->wq_prev = NULL;
+    weft__list_del(&q->fibers, &f->wq);
+}
+
+static inline bool weft__waitq_empty(const struct weft__waitq *q)
+{
+    return weft__list_empty(&q->fibers);
+}
+
+/* The longest waiter; NULL if empty. */
+static inline struct weft__fiber *weft__waitq_first(struct weft__waitq *q)
+{
+    return weft__waitq_fiber(q->fibers.head);
+}
+
+/* The waiter after f. */
+static inline struct weft__fiber *weft__waitq_next(struct weft__fiber *f)
+{
+    return weft__waitq_fiber(f->wq.next);
 }
 
 /* The longest waiter, taken off the queue; NULL if empty. */
 static inline struct weft__fiber *weft__waitq_pop(struct weft__waitq *q)
 {
-    struct weft__fiber *f = q->head;
-    if (f)
-        weft__waitq_del(q, f);
-    return f;
+    return weft__waitq_fiber(weft__list_pop(&q->fibers));
 }
 
 /* The timer callback of a park's deadline. */

@@ -85,9 +85,8 @@ void weft_future_release(weft_future *f)
         f->err != -ECANCELED)
         weft__debug_unobserved(f);
     /* Never completed: its done-callbacks will never run. */
-    while (WEFT__UNLIKELY(f->waiters != NULL)) {
-        struct weft__waiter *w = f->waiters;
-        f->waiters = w->next;
+    while (WEFT__UNLIKELY(!weft__list_empty(&f->waiters))) {
+        struct weft__waiter *w = weft__waiter_of(weft__list_pop(&f->waiters));
         if (w->kind == WEFT__WAITER_CALLBACK) {
             if (w->anchor != NULL)
                 weft__anchor_release(w->anchor);
@@ -113,34 +112,14 @@ void weft_future_release(weft_future *f)
         weft__free(f, sizeof(struct weft__task));
 }
 
-static void head_add(struct weft__waiter **head, struct weft__waiter *w)
-{
-    w->prev = NULL;
-    w->next = *head;
-    if (*head)
-        (*head)->prev = w;
-    *head = w;
-}
-
-static void head_del(struct weft__waiter **head, struct weft__waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        *head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    w->next = w->prev = NULL;
-}
-
 static void list_add(weft_future *f, struct weft__waiter *w)
 {
-    head_add(&f->waiters, w);
+    weft__list_push_front(&f->waiters, &w->link);
 }
 
 static void list_del(weft_future *f, struct weft__waiter *w)
 {
-    head_del(&f->waiters, w);
+    weft__list_del(&f->waiters, &w->link);
 }
 
 bool weft__future_add_waiter(weft_future *f, struct weft__waiter *w)
@@ -156,8 +135,8 @@ bool weft__future_add_waiter(weft_future *f, struct weft__waiter *w)
 void weft__future_remove_waiter(weft_future *f, struct weft__waiter *w)
 {
     weft__spin_lock(&f->lock);
-    for (struct weft__waiter *x = f->waiters; x; x = x->next)
-        if (x == w) {
+    weft__list_each (l, &f->waiters)
+        if (l == &w->link) {
             list_del(f, w);
             break;
         }
@@ -179,9 +158,9 @@ static void wake_local_fibers(void *arg)
     weft_future *f = arg;
     struct weft_loop *me = weft__loop_tls;
     weft__spin_lock(&f->lock);
-    struct weft__waiter *w = f->waiters;
+    struct weft__waiter *w = weft__waiter_of(f->waiters.head);
     while (w != NULL) {
-        struct weft__waiter *next = w->next;
+        struct weft__waiter *next = weft__waiter_of(w->link.next);
         if (w->kind == WEFT__WAITER_FIBER && w->loop == me) {
             list_del(f, w);
             wake_waiter(f, w);
@@ -241,16 +220,15 @@ int weft__future_complete(weft_future *f, void *result, int err)
     atomic_store_explicit(&f->done, true, memory_order_release);
     /* A task completes on its own loop only (weft_future_resolve and
      * _fail refuse tasks): its local awaiters are ours. */
-    while (f->local != NULL) {
-        struct weft__waiter *w = f->local;
-        head_del(&f->local, w);
-        wake_waiter(f, w);
-    }
+    struct weft__link *l;
+    while ((l = weft__list_pop(&f->local)) != NULL)
+        wake_waiter(f, weft__waiter_of(l));
 
-    struct weft__waiter *direct = NULL; /* callbacks with no loop */
-    struct weft__waiter *w = f->waiters;
+    /* Callbacks with no loop, in the order they were added. */
+    struct weft__list direct = {NULL, NULL};
+    struct weft__waiter *w = weft__waiter_of(f->waiters.head);
     while (w != NULL) {
-        struct weft__waiter *next = w->next;
+        struct weft__waiter *next = weft__waiter_of(w->link.next);
         switch (w->kind) {
         case WEFT__WAITER_FIBER:
             if (w->loop == me) {
@@ -283,8 +261,7 @@ int weft__future_complete(weft_future *f, void *result, int err)
                 weft__anchor_release(w->anchor);
                 weft__free(w, sizeof *w);
             } else {
-                w->next = direct;
-                direct = w;
+                weft__list_push_front(&direct, &w->link);
             }
             break;
         }
@@ -292,13 +269,12 @@ int weft__future_complete(weft_future *f, void *result, int err)
     }
     weft__spin_unlock(&f->lock);
 
-    if (direct != NULL) {
+    if (!weft__list_empty(&direct)) {
         weft__future_retain(f); /* a callback may drop the last reference */
-        while (direct != NULL) {
-            struct weft__waiter *next = direct->next;
-            direct->cb(f, direct->arg);
-            weft__free(direct, sizeof *direct);
-            direct = next;
+        while ((l = weft__list_pop(&direct)) != NULL) {
+            struct weft__waiter *c = weft__waiter_of(l);
+            c->cb(f, c->arg);
+            weft__free(c, sizeof *c);
         }
         weft_future_release(f);
     }
@@ -521,7 +497,7 @@ int weft_await(weft_future *f, void **out)
 static bool unlink_local(struct weft__fiber *fib)
 {
     weft_future *f = fib->wait_obj;
-    head_del(&f->local, &fib->fw);
+    weft__list_del(&f->local, &fib->fw.link);
     return true;
 }
 
@@ -548,7 +524,7 @@ await_local(struct weft__fiber *fib, weft_future *f, int64_t deadline,
     fib->fw.kind = WEFT__WAITER_FIBER;
     fib->fw.loop = fib->loop;
     fib->fw.fiber = fib;
-    head_add(&f->local, &fib->fw);
+    weft__list_push_front(&f->local, &fib->fw.link);
     int rc = weft__park(fib, WEFT__WAIT_FUTURE, f, deadline, unlink_local);
     if (rc == 0) {
         if (fib->fw.err == 0 && out != NULL)

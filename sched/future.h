@@ -31,10 +31,10 @@ struct weft_future {
     bool cancel_req; /* weft_cancel of a submission whose fiber did not
                         exist yet: the fiber starts cancelled */
     bool in_task;    /* the head of a struct weft__task: frees it */
-    struct weft__waiter *waiters;
+    struct weft__list waiters; /* newest first */
     /* Fibers of task_loop awaiting this task (await_local): touched only
      * on that loop's thread, which alone completes a task, so no lock. */
-    struct weft__waiter *local;
+    struct weft__list local;
 };
 
 /* A fiber of weft_spawn or weft_go and its future, in one allocation: the

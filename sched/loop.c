@@ -496,7 +496,7 @@ void weft_loop_free(weft_loop *loop)
      * queued start the same way. */
     loop->closing = true;
     loop->running = true;
-    for (struct weft__fiber *f = loop->fibers; f; f = f->next_all)
+    weft__loop_each_fiber (f, loop)
         weft__fiber_cancel(f);
     drain(loop);
     /* From here on a done-callback bound for this loop is dropped, and a

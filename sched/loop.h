@@ -99,7 +99,7 @@ struct weft_loop {
     struct weft__fiber *current; /* running fiber or NULL */
     struct weft_coro *exited;    /* a fiber's, ended on its own: to free */
     struct weft__task *spare;    /* a released task's block, for a spawn */
-    struct weft__fiber *fibers;  /* every live fiber */
+    struct weft__list fibers;    /* every live fiber, newest first */
     size_t nfibers;              /* live fibers */
     size_t nfdwait;              /* parked on fds */
     size_t nemfile;              /* parked in accept backoff */
@@ -190,6 +190,15 @@ bool weft__loop_give_up_one(struct weft_loop *loop);
 void weft__loop_bind(struct weft_loop *loop);
 /* True when the calling thread is loop's thread (or loop is unbound). */
 bool weft__loop_is_mine(const struct weft_loop *loop);
+/* Each live fiber of loop, as f, newest first. */
+#define weft__loop_each_fiber(f, loop)                                         \
+    for (struct weft__fiber *f = weft__fiber_of_all((loop)->fibers.head);      \
+         f != NULL; f = weft__fiber_of_all(f->all.next))
+static inline struct weft__fiber *weft__fiber_of_all(struct weft__link *l)
+{
+    return l != NULL ? weft__container_of(l, struct weft__fiber, all) : NULL;
+}
+
 /* Pushes f at the tail of the run queue. */
 static inline void weft__runq_push(struct weft_loop *loop,
                                    struct weft__fiber *f)

@@ -91,7 +91,7 @@ static int prim_free(struct prim *p, size_t size, bool busy)
 {
     if (p == NULL)
         return -EINVAL;
-    if (busy || p->q.head != NULL)
+    if (busy || !weft__waitq_empty(&p->q))
         return -EBUSY;
     weft__free(p, size);
     return 0;
@@ -366,7 +366,7 @@ int weft_sem_acquire(weft_sem *s, int64_t timeout_ms)
     struct weft__fiber *f = bind_caller(&s->p, &err, "weft_sem_acquire");
     if (f == NULL)
         return err;
-    if (s->value > 0 && s->p.q.head == NULL) {
+    if (s->value > 0 && weft__waitq_empty(&s->p.q)) {
         s->value--;
         return 0;
     }
@@ -458,10 +458,11 @@ void weft__sync_describe(void *prim, char *out, size_t len)
     if (strcmp(p->kind, "mutex") == 0) {
         weft_mutex *m = prim;
         const struct weft__fiber *owner = NULL;
-        for (const struct weft__fiber *f = p->loop ? p->loop->fibers : NULL;
-             f != NULL && m->owner != 0; f = f->next_all)
-            if (f->id == m->owner)
-                owner = f;
+        if (p->loop != NULL && m->owner != 0) {
+            weft__loop_each_fiber (f, p->loop)
+                if (f->id == m->owner)
+                    owner = f;
+        }
         char buf[32];
         if (owner != NULL)
             snprintf(out, len, "mutex %p held by fiber '%s'", prim,

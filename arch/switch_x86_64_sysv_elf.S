@@ -220,7 +220,7 @@ TRAMPOLINE:
 
 #ifdef WEFT__FIRST_BUILD
 /*
- * The return of the functions marked WEFT__RESUME_RETURN (core/internal.h),
+ * The return of the functions marked WEFT__RESUME_RETURN (core/config.h),
  * which resume user code after a switch: GCC ends them with a jmp here.
  * When the return stack's top is our return address (weft__resume_ra, kept
  * by the scheduler), a ret is predicted and keeps the return stack in step;

@@ -8,7 +8,7 @@
  * finished coroutine goes back, header and stack together, to a pool per
  * thread and per stack size (struct weft__pool_class).
  *
- * Every switch goes through weft__ctx_switch() (internal.h), which tells ASan
+ * Every switch goes through weft__ctx_switch() (coro.h), which tells ASan
  * and TSan that the stack changes; Valgrind learns each stack when it is
  * mapped.
  */

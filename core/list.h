@@ -23,12 +23,12 @@ struct weft__list {
 };
 
 /* The element of type holding link p as member. */
-#define weft__container_of(p, type, member)                                   \
-    ((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define weft__container_of(p, type, member)                                    \
+    ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 /* Each link of list l, in order, as pos (the body may not unlink pos:
  * walk with weft__list_next read before that instead). */
-#define weft__list_each(pos, l)                                               \
+#define weft__list_each(pos, l)                                                \
     for (struct weft__link *pos = (l)->head; pos != NULL; pos = pos->next)
 
 static inline bool weft__list_empty(const struct weft__list *l)

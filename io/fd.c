@@ -17,7 +17,7 @@
  * number make it stale without a word: the kernel dropped the old file's
  * registration, and no edge will come for the new one. So a wait that
  * trusts a remembered registration goes on the loop's check list, and if
- * no report has come for the fd after WEFT__FD_CHECK_NS, weft__fd_check
+ * no report has come for the fd after WEFT__FD_CHECK_NS, fd_check
  * checks the registration (one epoll_ctl, which also reports the fd's
  * present readiness): a stale registration, or a short read that did not
  * drain after all, costs that much delay once, never a lost wake-up.

@@ -3,7 +3,7 @@
  * Fibers: coroutines scheduled by a loop. The loop resumes a ready fiber;
  * the fiber runs until it parks (waits for something), yields, or returns,
  * and each of those switches to the next ready fiber of the batch, or back
- * to the loop (switch_away in internal.h, fiber_exit here). A spawned fiber
+ * to the loop (switch_away in park.h, fiber_exit here). A spawned fiber
  * and its future are one allocation (struct weft__task); the coroutine and
  * its stack are made when the fiber first runs, on the loop's thread, so
  * spawning is cheap. A fiber cancelled before it starts still runs: its

@@ -293,7 +293,7 @@ static int iterate(struct weft_loop *loop, int64_t max_block_ns)
     /* Ask the kernel when nothing is ready (blocking), when embedded (the
      * host polls our fd, and the wake and timer events that made it
      * readable must be consumed), and, while work is ready and fibers
-     * wait on descriptors, once every WEFT__POLL_NS (see internal.h). */
+     * wait on descriptors, once every WEFT__POLL_NS (core/tunables.h). */
     loop->now_valid = false; /* a new iteration, a new reading */
     bool poll = timeout != 0 || loop->embedded;
     if (!poll && loop->nfdwait > 0)

@@ -79,7 +79,7 @@ PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
-        check-build check-kqueue fuzz fuzz-run bench install uninstall format format-check clean deps \
+        check-build check-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
 all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
@@ -197,10 +197,17 @@ check-build: $(TEST_BINS)
 # _DEFAULT_SOURCE gives glibc the visibility the BSDs have by default.
 KQ_CHECK := -std=c11 $(WARN) -D_DEFAULT_SOURCE -fsyntax-only \
             -Itests/compat/kqueue io/poll_kqueue.c
+# io/signal.c's kqueue half is chosen by the platform: type-checked with
+# __linux__ undefined.
+KQ_SIGNAL_CHECK := -std=c11 $(WARN) -D_DEFAULT_SOURCE -DWEFT_BUILDING \
+                   -U__linux__ -fsyntax-only -Itests/compat/kqueue \
+                   -Iinclude io/signal.c
 check-kqueue:
 	$(CC) $(KQ_CHECK)
-	@if command -v clang >/dev/null; then clang $(KQ_CHECK); fi
-	@echo "io/poll_kqueue.c: compiles (not run: no kqueue here)"
+	$(CC) $(KQ_SIGNAL_CHECK)
+	@if command -v clang >/dev/null; then clang $(KQ_CHECK); \
+	    clang $(KQ_SIGNAL_CHECK); fi
+	@echo "io/poll_kqueue.c, io/signal.c (kqueue): compile (not run: no kqueue here)"
 
 # Runs this build's suites; RUN is a prefix such as qemu. The conformance
 # suite switches raw contexts without sanitizer annotations, so it is built
@@ -226,6 +233,7 @@ test-native: deps
 	$(MAKE) --no-print-directory check-kqueue
 	MAKE='$(MAKE)' tests/build_options.sh
 	$(MAKE) --no-print-directory test-run BUILD=build/native
+	$(MAKE) --no-print-directory test-examples BUILD=build/native
 	$(MAKE) --no-print-directory test-run BUILD=build/native-fpenv FPENV=1
 	$(MAKE) --no-print-directory test-run BUILD=build/native-clang CC=clang
 	@if command -v valgrind >/dev/null; then \
@@ -263,6 +271,8 @@ test-native: deps
 test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(MAKE) --no-print-directory test-run BUILD=build/asan SAN=asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) --no-print-directory test-examples BUILD=build/asan SAN=asan
 
 test-tsan: deps
 	TSAN_OPTIONS=halt_on_error=1 \
@@ -324,6 +334,27 @@ bench: deps
 bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn)
 	@./bench/run.sh $(BUILD)/bench
 
+# ---- examples ----
+# Servers a user would copy (examples/*.c), built next to their sources:
+# examples/echo, examples/embed (README, "Examples").
+EXAMPLE_BINS := $(patsubst %.c,%,$(wildcard examples/*.c))
+examples: $(EXAMPLE_BINS)
+examples/%: examples/%.c examples/common.h $(BUILD)/libweft.a
+	$(CC) $(CFLAGS_ALL) -Iinclude -o $@ $< $(BUILD)/libweft.a $(LIBS)
+
+# The same, per build, for tests/examples.c, which starts them as
+# processes and drives them over sockets (make test: native and ASan).
+BUILD_EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+$(BUILD)/examples/%: examples/%.c examples/common.h $(BUILD)/libweft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Iinclude -o $@ $< $(BUILD)/libweft.a $(LIBS)
+$(BUILD)/tests/examples: tests/examples.c tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(CHECK_LIBS) $(LIBS)
+test-examples: $(BUILD_EXAMPLES) $(BUILD)/tests/examples
+	@echo "== $(BUILD)/tests/examples"
+	WEFT_EXAMPLES=$(BUILD)/examples $(BUILD)/tests/examples
+
 # ---- style ----
 
 FORMAT_SRC := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]')
@@ -333,4 +364,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build
+	rm -rf build $(EXAMPLE_BINS)

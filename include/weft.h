@@ -500,8 +500,47 @@ WEFT_API int weft_close(int fd);
  * socket (non-blocking, close-on-exec, TCP_NODELAY), or the last error
  * (-ECONNREFUSED, -ENETUNREACH, ...), -ETIMEDOUT or -ECANCELED. */
 WEFT_API int weft_tcp_listen(const char *host, const char *port, int backlog);
+/* weft_tcp_listen with flags (0, or any of WEFT_LISTEN_*; others:
+ * -EINVAL). WEFT_LISTEN_REUSEPORT: SO_REUSEPORT before bind, so that
+ * several listening sockets (one per loop, say) share the port and the
+ * kernel spreads new connections over them; -EOPNOTSUPP where the system
+ * has no SO_REUSEPORT. */
+#define WEFT_LISTEN_REUSEPORT 1u
+WEFT_API int weft_tcp_listen_ex(const char *host, const char *port, int backlog,
+                                unsigned flags);
 WEFT_API int weft_tcp_connect(const char *host, const char *port,
                               int64_t timeout_ms);
+
+/* ---- Signals: a wait like any other ----
+ * Signals are given as an array of n signal numbers (SIGINT, SIGTERM, ...
+ * from <signal.h>), so this header needs no POSIX types.
+ *
+ * weft_signal_block: blocks them in the calling thread (pthread_sigmask),
+ * so that no handler or default action (for SIGINT and SIGTERM: exit)
+ * takes them and they stay pending until a weft_signal_wait takes one.
+ * They must be blocked in every thread of the process: call it at the
+ * start of main, before any thread is created (threads inherit the mask,
+ * weft's own included). 0, -EINVAL (n is 0, or a number is not a signal
+ * that can be blocked: SIGKILL, SIGSTOP).
+ *
+ * weft_signal_wait: waits until one of them is pending, takes it, and
+ * returns its number; -ETIMEDOUT, -ECANCELED; -EINVAL as above; -EDEADLK
+ * on a loop's thread outside its fibers (unless timeout_ms is 0). A fiber
+ * parks (its loop runs on: a signalfd on Linux, EVFILT_SIGNAL on kqueue),
+ * a plain thread blocks (sigtimedwait). A signal that arrived before the
+ * call is taken at once; each arrival is taken by one wait only (several
+ * arrivals of one signal before a wait may count as one).
+ *
+ * Graceful shutdown:
+ *
+ *     int sigs[] = {SIGINT, SIGTERM};
+ *     weft_signal_block(sigs, 2);          // first thing in main
+ *     ...
+ *     // in a fiber: stop accepting, let connections finish, then stop.
+ *     int sig = weft_signal_wait(sigs, 2, -1);
+ */
+WEFT_API int weft_signal_block(const int *signals, size_t n);
+WEFT_API int weft_signal_wait(const int *signals, size_t n, int64_t timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -153,7 +153,8 @@ static int resolve(const char *host, const char *port, bool passive,
 }
 
 /* What to do with a fresh socket for address a: 0, or -errno. */
-typedef int use_fn(int fd, const struct addrinfo *a, int64_t deadline, int arg);
+typedef int use_fn(int fd, const struct addrinfo *a, int64_t deadline,
+                   const void *arg);
 
 /*
  * Resolves host:port and gives a fresh socket (non-blocking,
@@ -162,7 +163,7 @@ typedef int use_fn(int fd, const struct addrinfo *a, int64_t deadline, int arg);
  * tries: the time is up for every address.
  */
 static int first_address(const char *host, const char *port, bool passive,
-                         int64_t deadline, use_fn *use, int arg)
+                         int64_t deadline, use_fn *use, const void *arg)
 {
     struct addrinfo *res;
     int rc = resolve(host, port, passive, deadline, &res);
@@ -190,21 +191,36 @@ static int first_address(const char *host, const char *port, bool passive,
     return rc;
 }
 
+struct listen_opts {
+    int backlog;
+    unsigned flags;
+};
+
 static int use_to_listen(int fd, const struct addrinfo *a, int64_t deadline,
-                         int backlog)
+                         const void *arg)
 {
     (void)deadline;
+    const struct listen_opts *o = arg;
     int on = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
-        listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+        return -errno;
+#ifdef SO_REUSEPORT
+    if ((o->flags & WEFT_LISTEN_REUSEPORT) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+        return -errno;
+#else
+    if (o->flags & WEFT_LISTEN_REUSEPORT)
+        return -EOPNOTSUPP;
+#endif
+    if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
+        listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0)
         return -errno;
     weft__fd_fresh(fd, WEFT__FD_STREAM, true); /* made with SOCK_NONBLOCK */
     return 0;
 }
 
 static int use_to_connect(int fd, const struct addrinfo *a, int64_t deadline,
-                          int arg)
+                          const void *arg)
 {
     (void)arg;
     int rc = weft__connect(fd, a->ai_addr, a->ai_addrlen, deadline);
@@ -215,9 +231,18 @@ static int use_to_connect(int fd, const struct addrinfo *a, int64_t deadline,
     return rc;
 }
 
+int weft_tcp_listen_ex(const char *host, const char *port, int backlog,
+                       unsigned flags)
+{
+    if (flags & ~(unsigned)WEFT_LISTEN_REUSEPORT)
+        return -EINVAL;
+    struct listen_opts o = {backlog, flags};
+    return first_address(host, port, true, -1, use_to_listen, &o);
+}
+
 int weft_tcp_listen(const char *host, const char *port, int backlog)
 {
-    return first_address(host, port, true, -1, use_to_listen, backlog);
+    return weft_tcp_listen_ex(host, port, backlog, 0);
 }
 
 int weft_tcp_connect(const char *host, const char *port, int64_t timeout_ms)
@@ -225,5 +250,5 @@ int weft_tcp_connect(const char *host, const char *port, int64_t timeout_ms)
     if (host == NULL)
         return -EINVAL;
     return first_address(host, port, false, weft__wait_deadline(timeout_ms),
-                         use_to_connect, 0);
+                         use_to_connect, NULL);
 }

@@ -223,6 +223,8 @@ int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg)
     size_t tail = (loop->calls_head + loop->calls_len) % loop->calls_cap;
     loop->calls[tail] = (struct weft__call){cb, arg};
     loop->calls_len++;
+    if (loop->embedded && !loop->running) /* the host's fd must fire */
+        weft__poller_wake(&loop->poller);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Fiber-aware IO: ping-pong, timeouts, close and cancel while waiting,
  * peer resets without SIGPIPE, many loopback connections, EMFILE, plain
- * threads blocking on the same calls. */
+ * threads blocking on the same calls; signals as a wait. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -1500,6 +1500,254 @@ START_TEST(invalid_descriptors_cost_no_memory)
 }
 END_TEST
 
+static void *accepts_one(void *arg)
+{
+    int lfd = *(int *)arg;
+    int s = weft_accept(lfd, NULL, NULL, 5000);
+    if (s >= 0)
+        weft_close(s);
+    return WEFT_ERR_PTR(s < 0 ? s : 0);
+}
+
+START_TEST(listening_sockets_share_a_port_with_reuseport)
+{
+    int a = weft_tcp_listen_ex("127.0.0.1", "0", 16, WEFT_LISTEN_REUSEPORT);
+    ck_assert_int_ge(a, 0);
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    ck_assert_int_eq(getsockname(a, (struct sockaddr *)&addr, &len), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(addr.sin_port));
+    /* Without the flag the port is taken; with it, shared. */
+    ck_assert_int_eq(weft_tcp_listen("127.0.0.1", port, 16), -EADDRINUSE);
+    int b = weft_tcp_listen_ex("127.0.0.1", port, 16, WEFT_LISTEN_REUSEPORT);
+    ck_assert_int_ge(b, 0);
+    ck_assert_int_eq(weft_tcp_listen_ex("127.0.0.1", "0", 16, 2), -EINVAL);
+    /* Connections reach both (the kernel hashes each connection's source
+     * port over them): connect until each has accepted one. */
+    weft_loop *loop = weft_loop_new();
+    weft_future *fa = weft_spawn(loop, accepts_one, &a);
+    weft_future *fb = weft_spawn(loop, accepts_one, &b);
+    int cs[64], n = 0;
+    while (n < 64 && !(weft_future_done(fa) && weft_future_done(fb))) {
+        cs[n] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_eq(connect(cs[n], (struct sockaddr *)&addr, sizeof addr),
+                         0);
+        n++;
+        weft_loop_run_once(loop, 10);
+    }
+    ck_assert_int_eq(weft_loop_run_until(loop, fa), 0);
+    ck_assert_int_eq(weft_loop_run_until(loop, fb), 0);
+    ck_assert_int_eq(weft_future_result(fa, NULL), 0);
+    ck_assert_int_eq(weft_future_result(fb, NULL), 0);
+    weft_future_release(fa);
+    weft_future_release(fb);
+    weft_loop_free(loop);
+    for (int i = 0; i < n; i++)
+        close(cs[i]);
+    close(a);
+    close(b);
+}
+END_TEST
+
+/* ---- signals: a wait like any other ---- */
+
+static volatile int ticks;
+
+static void *ticks_until_stopped(void *arg)
+{
+    volatile bool *stop = arg;
+    while (!*stop) {
+        weft_sleep(1);
+        ticks++;
+    }
+    return NULL;
+}
+
+struct sig_send {
+    int sig;
+    int after_ms;
+};
+
+/* A thread (its mask inherited: the signals blocked) signals the process
+ * after a pause. */
+static void *signals_later(void *arg)
+{
+    struct sig_send *s = arg;
+    struct timespec ts = {0, (long)s->after_ms * 1000000};
+    nanosleep(&ts, NULL);
+    kill(getpid(), s->sig);
+    return NULL;
+}
+
+struct sig_wait {
+    int sig;
+    int64_t timeout_ms;
+    int rc;
+    int ticks;    /* ticks of the other fiber during the wait */
+    int64_t took; /* ms */
+};
+
+static void *waits_for_signal(void *arg)
+{
+    struct sig_wait *w = arg;
+    int t0 = ticks;
+    int64_t t = now_ms();
+    w->rc = weft_signal_wait(&w->sig, 1, w->timeout_ms);
+    w->took = now_ms() - t;
+    w->ticks = ticks - t0;
+    return NULL;
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+static void unblock(const int *sigs, int n)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < n; i++)
+        sigaddset(&set, sigs[i]);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+START_TEST(a_fiber_waits_for_a_signal_while_its_loop_runs_on)
+{
+    int sigs[] = {SIGUSR1, SIGUSR2};
+    ck_assert_int_eq(weft_signal_block(sigs, 2), 0); /* before any thread */
+    int fds = open_fds();
+    weft_loop *loop = weft_loop_new();
+    volatile bool stop = false;
+    weft_future *t = weft_spawn(loop, ticks_until_stopped, (void *)&stop);
+    for (int round = 0; round < 3; round++) {
+        struct sig_wait w = {.sig = SIGUSR1, .timeout_ms = 10000};
+        weft_future *f = weft_spawn(loop, waits_for_signal, &w);
+        struct sig_send s = {SIGUSR1, 50};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, signals_later, &s), 0);
+        ck_assert_int_eq(weft_loop_run_until(loop, f), 0);
+        pthread_join(th, NULL);
+        ck_assert_int_eq(w.rc, SIGUSR1);
+        ck_assert_int_lt(w.took, 5000);
+        ck_assert_int_gt(w.ticks, 3); /* the loop ran the other fiber */
+        weft_future_release(f);
+    }
+    stop = true;
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    weft_future_release(t);
+    weft_loop_free(loop);
+    ck_assert_int_eq(open_fds(), fds); /* each wait's descriptor closed */
+    unblock(sigs, 2);
+}
+END_TEST
+
+static void *takes_pending_then_times_out(void *arg)
+{
+    (void)arg;
+    int usr1 = SIGUSR1, usr2 = SIGUSR2, both[] = {SIGUSR2, SIGUSR1};
+    /* Sent before the waits began: pending, taken at once, once each. */
+    kill(getpid(), SIGUSR2);
+    kill(getpid(), SIGUSR1);
+    int a = weft_signal_wait(both, 2, 0);
+    int b = weft_signal_wait(both, 2, 1000);
+    ck_assert((a == SIGUSR1 && b == SIGUSR2) || (a == SIGUSR2 && b == SIGUSR1));
+    ck_assert_int_eq(weft_signal_wait(both, 2, 0), -ETIMEDOUT);
+    int64_t t = now_ms();
+    ck_assert_int_eq(weft_signal_wait(&usr1, 1, 30), -ETIMEDOUT);
+    ck_assert_int_ge(now_ms() - t, 25);
+    /* One not in the set stays pending for a wait that wants it. */
+    kill(getpid(), SIGUSR2);
+    ck_assert_int_eq(weft_signal_wait(&usr1, 1, 20), -ETIMEDOUT);
+    ck_assert_int_eq(weft_signal_wait(&usr2, 1, 0), SIGUSR2);
+    return NULL;
+}
+
+static void edeadlk_outside_fibers(void *arg)
+{
+    int *rc = arg;
+    int usr1 = SIGUSR1;
+    rc[0] = weft_signal_wait(&usr1, 1, 100);
+    rc[1] = weft_signal_wait(&usr1, 1, 0);
+}
+
+START_TEST(signal_waits_take_pending_signals_time_out_and_refuse_misuse)
+{
+    int sigs[] = {SIGUSR1, SIGUSR2};
+    ck_assert_int_eq(weft_signal_block(sigs, 2), 0);
+    weft_loop *loop = weft_loop_new();
+    weft_future *f = weft_spawn(loop, takes_pending_then_times_out, NULL);
+    int rc[2] = {0, 0};
+    ck_assert_int_eq(weft_call_soon(loop, edeadlk_outside_fibers, rc), 0);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(weft_future_result(f, NULL), 0);
+    weft_future_release(f);
+    ck_assert_int_eq(rc[0], -EDEADLK);
+    ck_assert_int_eq(rc[1], -ETIMEDOUT);
+    weft_loop_free(loop);
+    int kill9 = SIGKILL, bad = 0;
+    ck_assert_int_eq(weft_signal_wait(NULL, 1, 0), -EINVAL);
+    ck_assert_int_eq(weft_signal_wait(sigs, 0, 0), -EINVAL);
+    ck_assert_int_eq(weft_signal_wait(&kill9, 1, 0), -EINVAL);
+    ck_assert_int_eq(weft_signal_wait(&bad, 1, 0), -EINVAL);
+    ck_assert_int_eq(weft_signal_block(&kill9, 1), -EINVAL);
+    ck_assert_int_eq(weft_signal_block(NULL, 1), -EINVAL);
+    unblock(sigs, 2);
+}
+END_TEST
+
+static void *cancels_later(void *arg)
+{
+    weft_sleep(20);
+    ck_assert_int_eq(weft_cancel(arg), 0);
+    return NULL;
+}
+
+struct thread_sig {
+    int rc;
+};
+
+static void *thread_waits_for_usr2(void *arg)
+{
+    struct thread_sig *t = arg;
+    int usr2 = SIGUSR2;
+    t->rc = weft_signal_wait(&usr2, 1, 10000);
+    return NULL;
+}
+
+START_TEST(a_cancelled_signal_wait_leaks_nothing_and_a_thread_blocks)
+{
+    int sigs[] = {SIGUSR1, SIGUSR2};
+    ck_assert_int_eq(weft_signal_block(sigs, 2), 0);
+    int fds = open_fds();
+    weft_loop *loop = weft_loop_new();
+    struct sig_wait w = {.sig = SIGUSR1, .timeout_ms = -1};
+    weft_future *f = weft_spawn(loop, waits_for_signal, &w);
+    weft_future *c = weft_spawn(loop, cancels_later, f);
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_eq(w.rc, -ECANCELED);
+    weft_future_release(f);
+    weft_future_release(c);
+    weft_loop_free(loop);
+    ck_assert_int_eq(open_fds(), fds);
+    /* A plain thread blocks in its wait and gets the signal sent to the
+     * process (no other thread takes it: all have it blocked). */
+    struct thread_sig t = {0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_waits_for_usr2, &t), 0);
+    struct timespec ts = {0, 30 * 1000000};
+    nanosleep(&ts, NULL);
+    kill(getpid(), SIGUSR2);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(t.rc, SIGUSR2);
+    unblock(sigs, 2);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -1515,6 +1763,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, connect_to_a_closed_port_is_refused);
     tcase_add_test(tc, tcp_listen_and_connect_by_number_and_by_name);
     tcase_add_test(tc, tcp_by_name_reports_errors_it_can_act_on);
+    tcase_add_test(tc, listening_sockets_share_a_port_with_reuseport);
     tcase_add_test(tc, a_thousand_loopback_connections_echo_every_byte);
     tcase_add_test(tc, a_megabyte_goes_through_a_pipe_in_order);
     tcase_add_test(tc, a_reused_fd_number_after_plain_close_still_wakes);
@@ -1547,6 +1796,16 @@ static Suite *io_suite(void)
                    a_unix_connect_to_a_full_backlog_times_out_without_spinning);
     tcase_add_test(costs, invalid_descriptors_cost_no_memory);
     suite_add_tcase(s, costs);
+    /* Signals: each test blocks SIGUSR1 and SIGUSR2 first, as a program
+     * does at the start of main, and unblocks them at its end. */
+    TCase *sig = tcase_create("signals");
+    tcase_set_timeout(sig, 30);
+    tcase_add_test(sig, a_fiber_waits_for_a_signal_while_its_loop_runs_on);
+    tcase_add_test(
+        sig, signal_waits_take_pending_signals_time_out_and_refuse_misuse);
+    tcase_add_test(sig,
+                   a_cancelled_signal_wait_leaks_nothing_and_a_thread_blocks);
+    suite_add_tcase(s, sig);
     return s;
 }
 

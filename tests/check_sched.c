@@ -624,6 +624,91 @@ START_TEST(an_embedded_loop_is_driven_through_its_fd)
 }
 END_TEST
 
+static void *receives_one(void *arg)
+{
+    void *item = NULL;
+    int rc = weft_chan_recv(arg, &item, 5000);
+    return rc < 0 ? WEFT_ERR_PTR(rc) : item;
+}
+
+static void *awaits_promise(void *arg)
+{
+    void *r = NULL;
+    int rc = weft_await(arg, &r);
+    return rc < 0 ? WEFT_ERR_PTR(rc) : r;
+}
+
+/* Runs the embedded loop until nothing is ready, then checks that its fd
+ * is not readable: what follows must make it so. */
+static void settle(weft_loop *loop, int fd)
+{
+    while (weft_loop_run_once(loop, 0) > 0)
+        ;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&pf, 1, 0), 0);
+}
+
+/* Runs the embedded loop, driven by its fd, until f is done: the fd must
+ * turn readable each time within 1 s (nothing here waits longer). */
+static void *drive_until_done(weft_loop *loop, int fd, weft_future *f)
+{
+    while (!weft_future_done(f)) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        ck_assert_int_eq(poll(&pf, 1, 1000), 1);
+        ck_assert_int_ge(weft_loop_run_once(loop, 0), 0);
+    }
+    void *r = NULL;
+    ck_assert_int_eq(weft_future_result(f, &r), 0);
+    weft_future_release(f);
+    return r;
+}
+
+static void count_call(void *arg)
+{
+    ++*(int *)arg;
+}
+
+/* The host's own calls between weft_loop_run_once calls (a channel send
+ * that hands an item to a parked fiber, a promise resolved, a spawn, a
+ * weft_call_soon) make fibers or callbacks ready: the loop's fd must poll
+ * readable at once, or the host would not come back until some timer or IO that
+ * may never come. */
+START_TEST(a_host_call_that_readies_a_fiber_makes_the_loop_fd_readable)
+{
+    weft_loop *loop = weft_loop_new();
+    int fd = weft_loop_fd(loop);
+    ck_assert_int_ge(fd, 0);
+    weft_chan *ch = weft_chan_new(0);
+    for (int round = 0; round < 3; round++) {
+        weft_future *f = weft_spawn(loop, receives_one, ch);
+        settle(loop, fd); /* f parked in its receive; no timer */
+        ck_assert_int_eq(weft_chan_send(ch, (void *)7, 0), 0);
+        ck_assert_ptr_eq(drive_until_done(loop, fd, f), (void *)7);
+
+        weft_future *p = weft_future_new();
+        weft_future *g = weft_spawn(loop, awaits_promise, p);
+        settle(loop, fd);
+        ck_assert_int_eq(weft_future_resolve(p, (void *)8), 0);
+        ck_assert_ptr_eq(drive_until_done(loop, fd, g), (void *)8);
+        weft_future_release(p);
+
+        settle(loop, fd);
+        weft_future *h = weft_spawn(loop, tick, NULL);
+        ck_assert_ptr_eq(drive_until_done(loop, fd, h), (void *)3);
+
+        settle(loop, fd);
+        int called = 0;
+        ck_assert_int_eq(weft_call_soon(loop, count_call, &called), 0);
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        ck_assert_int_eq(poll(&pf, 1, 1000), 1);
+        ck_assert_int_ge(weft_loop_run_once(loop, 0), 1);
+        ck_assert_int_eq(called, 1);
+    }
+    weft_loop_free(loop);
+    weft_chan_free(ch);
+}
+END_TEST
+
 static void *on_done_fiber(void *arg)
 {
     (void)arg;
@@ -790,6 +875,8 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, stop_from_another_thread_ends_run);
     tcase_add_test(tc, misuse_gets_an_error_not_a_crash);
     tcase_add_test(tc, an_embedded_loop_is_driven_through_its_fd);
+    tcase_add_test(tc,
+                   a_host_call_that_readies_a_fiber_makes_the_loop_fd_readable);
     tcase_add_test(tc, done_callbacks_run_on_the_registering_loop);
     tcase_add_test(tc, fibers_handing_over_without_pause_starve_nothing);
     suite_add_tcase(s, tc);

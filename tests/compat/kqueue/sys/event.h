@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * FreeBSD's <sys/event.h> declarations (kqueue(2)), only what
- * io/poll_kqueue.c uses, so `make check-kqueue` can type-check that
- * backend on Linux. Nothing links against this: it cannot run here.
+ * io/poll_kqueue.c and io/signal.c use, so `make check-kqueue` can
+ * type-check the kqueue code on Linux. Nothing links against this: it cannot run here.
  */
 #ifndef WEFT_COMPAT_SYS_EVENT_H
 #define WEFT_COMPAT_SYS_EVENT_H
@@ -29,6 +29,7 @@ struct kevent {
     } while (0)
 #define EVFILT_READ (-1)
 #define EVFILT_WRITE (-2)
+#define EVFILT_SIGNAL (-6)
 #define EVFILT_TIMER (-7)
 #define EVFILT_USER (-11)
 #define EV_ADD 0x0001

@@ -7,7 +7,8 @@
 #
 # Groups:
 #   lib      jemalloc for the host (what `make` needs with ALLOC=jemalloc)
-#   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc)
+#   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc),
+#            curl and wrk (the examples' tests drive the servers with them)
 #   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
 #   st       State Threads (a benchmark comparator only; not fatal)
@@ -23,6 +24,9 @@ need_native() {
     pkg-config --exists check 2>/dev/null || echo "check libsubunit-dev"
     need_lib
     command -v pkg-config >/dev/null 2>&1 || echo "pkg-config"
+    # Clients nobody here wrote, for tests/examples.c.
+    command -v curl >/dev/null 2>&1 || echo "curl"
+    command -v wrk >/dev/null 2>&1 || echo "wrk"
 }
 
 need_cross() {

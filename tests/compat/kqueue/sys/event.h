@@ -2,7 +2,8 @@
 /*
  * FreeBSD's <sys/event.h> declarations (kqueue(2)), only what
  * io/poll_kqueue.c and io/signal.c use, so `make check-kqueue` can
- * type-check the kqueue code on Linux. Nothing links against this: it cannot run here.
+ * type-check the kqueue code on Linux. Nothing links against this: it cannot
+ * run here.
  */
 #ifndef WEFT_COMPAT_SYS_EVENT_H
 #define WEFT_COMPAT_SYS_EVENT_H

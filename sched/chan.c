@@ -100,7 +100,8 @@ static char thread_mark;
 static inline bool first_is_here(const struct weft__list *q)
 {
     const struct weft__waiter *w = first(q);
-    return w->loop == weft__loop_tls && w->fiber->timeout.idx == WEFT__IDLE;
+    return w->loop == weft__loop_tls && w->fiber->timeout.idx == WEFT__IDLE &&
+           w->loop->running; /* not a host's call between its runs */
 }
 
 /* Under ch's lock, when first_is_here(q): complete() for the first waiter

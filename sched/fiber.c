@@ -126,6 +126,8 @@ struct weft__fiber *weft__fiber_new(struct weft_loop *loop, weft_fn fn,
     f->timeout.idx = WEFT__IDLE;
     all_add(loop, f);
     weft__runq_push(loop, f);
+    if (WEFT__UNLIKELY(!loop->running))
+        weft__loop_readied(loop);
     return f;
 }
 

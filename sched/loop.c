@@ -223,9 +223,15 @@ int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg)
     size_t tail = (loop->calls_head + loop->calls_len) % loop->calls_cap;
     loop->calls[tail] = (struct weft__call){cb, arg};
     loop->calls_len++;
-    if (loop->embedded && !loop->running) /* the host's fd must fire */
-        weft__poller_wake(&loop->poller);
+    if (!loop->running)
+        weft__loop_readied(loop);
     return 0;
+}
+
+void weft__loop_readied(struct weft_loop *loop)
+{
+    if (loop->embedded && !loop->running)
+        weft__poller_wake(&loop->poller);
 }
 
 static int run_calls(struct weft_loop *loop)

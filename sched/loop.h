@@ -211,12 +211,13 @@ static inline void weft__runq_push(struct weft_loop *loop,
         loop->runq_tail ? &loop->runq_tail->next : &loop->runq_head;
     *link = f;
     loop->runq_tail = f;
-    /* Made ready by the host of an embedded loop between its
-     * weft_loop_run_once calls (a channel send, a promise resolved, a
-     * spawn): the loop's fd must poll readable, or the host may never
-     * come back. */
-    if (WEFT__UNLIKELY(loop->embedded) && !loop->running)
-        weft__poller_wake(&loop->poller);
 }
+
+/* Work was made ready while loop is not running: by the host of an
+ * embedded loop between its weft_loop_run_once calls (a channel send, a
+ * promise resolved, a spawn, weft_call_soon), whose view of the loop's
+ * fd must then turn readable, or it may never come back. Called from the
+ * paths a host can take (weft__wake, a spawn), not from a yield. */
+void weft__loop_readied(struct weft_loop *loop);
 
 #endif /* WEFT__SCHED_LOOP_H */

@@ -181,6 +181,8 @@ static inline void weft__wake(struct weft__fiber *f, int rc)
     /* wait, wait_obj and unlink stay stale: only read while parked. */
     f->wake_rc = rc;
     weft__runq_push(loop, f);
+    if (WEFT__UNLIKELY(!loop->running))
+        weft__loop_readied(loop); /* a host's call, between its runs */
 }
 
 #endif /* WEFT__SCHED_PARK_H */

@@ -329,9 +329,9 @@ $(BUILD)/bench/go_spawn: bench/go/spawn.go
 	    $(GO) build -o $(abspath $@) spawn.go
 
 bench: deps
-	@./scripts/deps.sh boost st go || true
+	@./scripts/deps.sh boost st go http || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
-bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn)
+bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn) $(BUILD)/examples/http
 	@./bench/run.sh $(BUILD)/bench
 
 # ---- examples ----

@@ -162,6 +162,7 @@ struct server {
     bool hard_stop;     /* the grace period is over */
     struct conn *conns; /* live connections */
     int nconns;
+    unsigned long served; /* requests answered (echo: connections) */
 };
 
 static void conn_add(struct server *s, struct conn *c)
@@ -298,6 +299,10 @@ static void *on_signal(void *arg)
             weft_await(done[i], NULL);
             weft_future_release(done[i]);
         }
+    /* What each loop did: with --loops N, the kernel's spread. */
+    for (int i = 0; i < sd->n; i++)
+        fprintf(stderr, "%s: loop %d of %d served %lu\n", sd->name, i + 1,
+                sd->n, sd->servers[i].served);
     return NULL;
 }
 

@@ -24,6 +24,7 @@
 /* One connection: what comes in goes back out. */
 static void echo(struct server *s, int fd)
 {
+    s->served++;
     char buf[16384];
     for (;;) {
         ssize_t n =

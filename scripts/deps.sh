@@ -13,6 +13,8 @@
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
 #   st       State Threads (a benchmark comparator only; not fatal)
 #   go       Go (the 1M-spawn comparator of bench_scale only; not fatal)
+#   http     wrk and nginx (bench_http's load generator and comparator; not
+#            fatal)
 #   fuzz     clang with libFuzzer (compiler-rt) for `make fuzz`
 set -u
 
@@ -65,6 +67,11 @@ need_go() {
     command -v go >/dev/null 2>&1 || echo "golang-go"
 }
 
+need_http() {
+    command -v wrk >/dev/null 2>&1 || echo "wrk"
+    [ -x /usr/sbin/nginx ] || echo "nginx-light"
+}
+
 apt_install() { # $1 = multiarch needed (0/1), rest = packages
     multi=$1
     shift
@@ -91,6 +98,7 @@ for group in "$@"; do
     boost) pkgs=$(need_boost | tr '\n' ' ') multi=0 fatal=0 ;;
     st) pkgs=$(need_st | tr '\n' ' ') multi=0 fatal=0 ;;
     go) pkgs=$(need_go | tr '\n' ' ') multi=0 fatal=0 ;;
+    http) pkgs=$(need_http | tr '\n' ' ') multi=0 fatal=0 ;;
     fuzz) pkgs=$(need_fuzz | tr '\n' ' ') multi=0 fatal=1 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac

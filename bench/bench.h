@@ -8,11 +8,15 @@
 #define WEFT_BENCH_H
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +74,75 @@ static inline int bench_target(const char *what, double measured,
     printf("target %-46s %10.2f %s %-8g %s\n", what, measured, op, limit,
            ok ? "PASS" : "MISS");
     return ok;
+}
+
+/* ---- a server in a child process (bench_echo, bench_http) ---- */
+
+/* The running server child, killed with the benchmark (bench_on_signal)
+ * so an interrupted run leaves no server behind. */
+static volatile sig_atomic_t bench_server_pid;
+
+/* Forks a server child that dies with the benchmark: 0 in the child (its
+ * SIGINT and SIGTERM back to their defaults, SIGPIPE ignored), the
+ * child's pid in the parent, -1 if fork failed. */
+static inline pid_t bench_fork_server(void)
+{
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGPIPE, SIG_IGN);
+    }
+    return pid;
+}
+
+/* Stops the server child with sig (SIGKILL, or SIGTERM for a graceful
+ * stop) and reaps it. */
+static inline void bench_server_stop(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    bench_server_pid = 0;
+}
+
+static inline void bench_on_signal(int sig)
+{
+    if (bench_server_pid > 0) {
+        kill(bench_server_pid, SIGKILL);
+        waitpid(bench_server_pid, NULL, 0);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* A process's CPU time so far, all threads, in ns: its CPU clock, or
+ * /proc/PID/stat's utime + stime where that clock is not readable. */
+static inline double bench_process_cpu_ns(pid_t pid)
+{
+    clockid_t clk;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &clk) == 0 && clock_gettime(clk, &ts) == 0)
+        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = 0;
+    char *s = strrchr(line, ')'); /* the name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (s == NULL || sscanf(s + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%lu %lu",
+                            &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
 }
 
 #endif

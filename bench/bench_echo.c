@@ -257,8 +257,6 @@ static void run_threads(int lfd)
 
 /* ---- server processes ---- */
 
-static volatile sig_atomic_t server_pid;
-
 static int plain_listen(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
@@ -277,16 +275,10 @@ static pid_t server_start(int kind, int *port)
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         die("pipe2");
-    pid_t parent = getpid(), pid = fork();
+    pid_t pid = bench_fork_server();
     if (pid < 0)
         die("fork");
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGPIPE, SIG_IGN);
         close(p[0]);
         bench_pin(0);
         int lfd = kind == WEFT ? weft_tcp_listen("127.0.0.1", "0", 0)
@@ -308,7 +300,7 @@ static pid_t server_start(int kind, int *port)
             run_threads(lfd);
         _exit(0);
     }
-    server_pid = pid;
+    bench_server_pid = pid;
     close(p[1]);
     ssize_t r;
     while ((r = read(p[0], port, sizeof *port)) < 0 && errno == EINTR)
@@ -320,49 +312,6 @@ static pid_t server_start(int kind, int *port)
         exit(1);
     }
     return pid;
-}
-
-static void server_stop(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    server_pid = 0;
-}
-
-static void on_signal(int sig)
-{
-    if (server_pid > 0) {
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-    }
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* The server's CPU time so far, all threads, in ns. */
-static double server_cpu_ns(pid_t pid)
-{
-    clockid_t clk;
-    struct timespec ts;
-    if (clock_getcpuclockid(pid, &clk) == 0 && clock_gettime(clk, &ts) == 0)
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = 0;
-    char *s = strrchr(line, ')'); /* the name may hold spaces */
-    unsigned long ut = 0, st = 0;
-    if (s == NULL || sscanf(s + 2,
-                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                            "%lu %lu",
-                            &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- the load generator ---- */
@@ -532,12 +481,12 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
         ok = gen_run(ep, cs, nc, bench_now_ns() + (uint64_t)(secs * 2e8),
                      true) >= 0;
     if (ok) {
-        double b0 = cpu_busy_ns(0), c0 = server_cpu_ns(pid);
+        double b0 = cpu_busy_ns(0), c0 = bench_process_cpu_ns(pid);
         double g0 = cpu_busy_ns(1), m0 = self_cpu_ns();
         uint64_t t0 = bench_now_ns();
         long rts = gen_run(ep, cs, nc, t0 + (uint64_t)(secs * 1e9), false);
         uint64_t t1 = bench_now_ns();
-        double c1 = server_cpu_ns(pid), b1 = cpu_busy_ns(0);
+        double c1 = bench_process_cpu_ns(pid), b1 = cpu_busy_ns(0);
         double m1 = self_cpu_ns(), g1 = cpu_busy_ns(1);
         ok = rts > 0;
         if (rts == 0)
@@ -556,7 +505,7 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
     if (ep >= 0)
         close(ep);
     free(cs);
-    server_stop(pid);
+    bench_server_stop(pid, SIGKILL);
     return ok;
 }
 
@@ -588,8 +537,8 @@ int main(void)
     enum { NSIZES = sizeof sizes / sizeof sizes[0] };
 
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    signal(SIGINT, bench_on_signal);
+    signal(SIGTERM, bench_on_signal);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;

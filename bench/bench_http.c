@@ -177,7 +177,6 @@ static void run_threads(int lfd)
 
 /* ---- starting and stopping servers ---- */
 
-static volatile sig_atomic_t server_pid;
 static char tmpdir[64];
 
 static int free_port(void)
@@ -254,16 +253,10 @@ static pid_t server_start(int kind, int port, int cpu, int loops,
                 tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, port);
         fclose(f);
     }
-    pid_t parent = getpid(), pid = fork();
+    pid_t pid = bench_fork_server();
     if (pid < 0)
         die("fork");
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGPIPE, SIG_IGN);
         if (cpu >= 0)
             bench_pin(cpu);
         int null = open("/dev/null", O_RDWR);
@@ -288,7 +281,7 @@ static pid_t server_start(int kind, int port, int cpu, int loops,
             run_threads(lfd);
         _exit(0);
     }
-    server_pid = pid;
+    bench_server_pid = pid;
     if (!wait_listening(port)) {
         fprintf(stderr, "bench_http: the %s server did not start\n",
                 server_name[kind]);
@@ -297,34 +290,6 @@ static pid_t server_start(int kind, int port, int cpu, int loops,
         return -1;
     }
     return pid;
-}
-
-static void server_stop(pid_t pid, bool graceful)
-{
-    kill(pid, graceful ? SIGTERM : SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    server_pid = 0;
-}
-
-static void on_signal(int sig)
-{
-    if (server_pid > 0) {
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-    }
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* The server's CPU time so far, all threads, in ns. */
-static double server_cpu_ns(pid_t pid)
-{
-    clockid_t clk;
-    struct timespec ts;
-    if (clock_getcpuclockid(pid, &clk) == 0 && clock_gettime(clk, &ts) == 0)
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-    return 0;
 }
 
 /* ---- wrk ---- */
@@ -343,7 +308,7 @@ static bool wrk_run(pid_t server, int port, int cpu, struct result *r)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/hello", port);
     snprintf(cmd, sizeof cmd, "%s wrk -t1 -c" CONNS " -d" SECS " %s 2>&1",
              cpu >= 0 ? (cpu == 1 ? "taskset -c 1" : "taskset -c 0") : "", url);
-    double c0 = server_cpu_ns(server);
+    double c0 = bench_process_cpu_ns(server);
     FILE *f = popen(cmd, "r");
     if (f == NULL)
         return false;
@@ -363,7 +328,7 @@ static bool wrk_run(pid_t server, int port, int cpu, struct result *r)
             errors += a;
     }
     pclose(f);
-    double c1 = server_cpu_ns(server);
+    double c1 = bench_process_cpu_ns(server);
     if (rps <= 0 || requests <= 0)
         return false;
     r->rps = rps;
@@ -383,8 +348,8 @@ static double median_ratio(double (*a)[NSERVERS], int i, int j)
 int main(int argc, char **argv)
 {
     (void)argc;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    signal(SIGINT, bench_on_signal);
+    signal(SIGTERM, bench_on_signal);
     signal(SIGPIPE, SIG_IGN);
     if (system("command -v wrk >/dev/null 2>&1") != 0) {
         printf("# wrk is not installed (make bench installs it as root): "
@@ -427,10 +392,10 @@ int main(int argc, char **argv)
             if (pid < 0 || !wrk_run(pid, port, 1, &res)) {
                 ok[kind] = false;
                 if (pid > 0)
-                    server_stop(pid, false);
+                    bench_server_stop(pid, SIGKILL);
                 continue;
             }
-            server_stop(pid, false);
+            bench_server_stop(pid, SIGKILL);
             rps[r][kind] = res.rps;
             cpu[r][kind] = res.cpu_ns;
             if (kind == WEFT)
@@ -468,10 +433,11 @@ int main(int argc, char **argv)
             if (pid < 0 || !wrk_run(pid, port, -1, &res)) {
                 loops_ok = false;
                 if (pid > 0)
-                    server_stop(pid, false);
+                    bench_server_stop(pid, SIGKILL);
                 break;
             }
-            server_stop(pid, true); /* graceful: it says what each loop did */
+            bench_server_stop(
+                pid, SIGTERM); /* graceful: it says what each loop did */
             (loops == 1 ? l1 : l2)[r] = res.rps;
             if (loops == 2) {
                 FILE *f = fopen(errfile, "r");

@@ -233,32 +233,6 @@ static int serve_file(struct conn_in *in, const char *path, bool head,
     return rc < 0 ? -1 : 200;
 }
 
-/* The value of header name in the header block [h, end), or NULL; its
- * length in *len. */
-static const char *header(const char *h, const char *end, const char *name,
-                          size_t *len)
-{
-    size_t nl = strlen(name);
-    while (h < end) {
-        const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
-        if (eol == NULL)
-            eol = end;
-        if ((size_t)(eol - h) > nl && h[nl] == ':' &&
-            strncasecmp(h, name, nl) == 0) {
-            const char *v = h + nl + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *ve = eol;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            *len = (size_t)(ve - v);
-            return v;
-        }
-        h = eol + 2;
-    }
-    return NULL;
-}
-
 static bool has_token(const char *v, size_t len, const char *token)
 {
     size_t tl = strlen(token);
@@ -292,8 +266,13 @@ static bool handle_request(struct conn_in *in, size_t head_len)
     bool http10 = sp2[8] == '0';
     bool get = sp1 - p == 3 && memcmp(p, "GET", 3) == 0;
     bool head = sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0;
-    const char *hdrs = eol + 2;
-    for (const char *h = hdrs; h < end;) { /* every line a "name: value" */
+    /* One pass over the headers: each line must be "name: value"; the
+     * four this server acts on are kept. */
+    struct value {
+        const char *v;
+        size_t len;
+    } connection = {0}, host = {0}, te = {0}, length = {0};
+    for (const char *h = eol + 2; h < end;) {
         const char *e = memmem(h, (size_t)(end - h), "\r\n", 2);
         if (e == NULL)
             e = end;
@@ -303,33 +282,50 @@ static bool handle_request(struct conn_in *in, size_t head_len)
             error(in, 400, head);
             return false;
         }
+        const char *v = colon + 1, *ve = e;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        struct value got = {v, (size_t)(ve - v)};
+        size_t nl = (size_t)(colon - h);
+#define IS(name) (nl == sizeof name - 1 && strncasecmp(h, name, nl) == 0)
+        if (IS("Connection"))
+            connection = got;
+        else if (IS("Host"))
+            host = got;
+        else if (IS("Transfer-Encoding"))
+            te = got;
+        else if (IS("Content-Length"))
+            length = got;
+#undef IS
         h = e + 2;
     }
-    size_t vl;
-    const char *v = header(hdrs, end, "Connection", &vl);
-    bool close = http10 ? !(v && has_token(v, vl, "keep-alive"))
-                        : (v && has_token(v, vl, "close"));
-    if (!http10 && header(hdrs, end, "Host", &vl) == NULL) {
+    bool close = http10
+                     ? !(connection.v &&
+                         has_token(connection.v, connection.len, "keep-alive"))
+                     : (connection.v &&
+                        has_token(connection.v, connection.len, "close"));
+    if (!http10 && host.v == NULL) {
         error(in, 400, head);
         return false;
     }
-    if (header(hdrs, end, "Transfer-Encoding", &vl) != NULL) {
+    if (te.v != NULL) {
         error(in, 411, head); /* chunked bodies are not taken */
         return false;
     }
     /* The body, if any: taken and dropped, so the next request starts
      * where it ends. */
     long long body = 0;
-    v = header(hdrs, end, "Content-Length", &vl);
-    if (v != NULL) {
+    if (length.v != NULL) {
         char num[24];
         char *e;
-        if (vl == 0 || vl >= sizeof num) {
+        if (length.len == 0 || length.len >= sizeof num) {
             error(in, 400, head);
             return false;
         }
-        memcpy(num, v, vl);
-        num[vl] = '\0';
+        memcpy(num, length.v, length.len);
+        num[length.len] = '\0';
         body = strtoll(num, &e, 10);
         if (*e != '\0' || body < 0) {
             error(in, 400, head);

@@ -100,6 +100,16 @@ static int wait_exit(pid_t pid, int ms)
     }
 }
 
+/* Signals the server (SIGINT or SIGTERM) and expects its graceful exit
+ * (0) within 10 s. */
+static void stop_gracefully(struct proc *p, int sig)
+{
+    ck_assert_int_eq(kill(p->pid, sig), 0);
+    ck_assert_int_eq(wait_exit(p->pid, 10000), 0);
+    close(p->out);
+    close(p->in);
+}
+
 /* Raises the soft descriptor limit to want, or as far as the hard one
  * lets it (root raises the hard one too): the limit now. Children (the
  * servers) inherit it. */
@@ -282,10 +292,7 @@ START_TEST(echo_out_of_descriptors_serves_everyone_in_turn)
             }
     }
     ck_assert_int_eq(left, 0);
-    ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
-    ck_assert_int_eq(wait_exit(p.pid, 10000), 0);
-    close(p.out);
-    close(p.in);
+    stop_gracefully(&p, SIGTERM);
 }
 END_TEST
 
@@ -489,10 +496,7 @@ START_TEST(http_answers_curl_with_each_status_and_keeps_files_in_the_root)
     ck_assert_msg(strstr(out, "Re-using existing connection") != NULL, "%s",
                   out);
 #undef GET
-    ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
-    ck_assert_int_eq(wait_exit(p.pid, 10000), 0);
-    close(p.out);
-    close(p.in);
+    stop_gracefully(&p, SIGTERM);
     remove_site(&w);
 }
 END_TEST
@@ -586,10 +590,7 @@ START_TEST(http_takes_pipelined_requests_and_refuses_what_it_must)
     ck_assert_int_eq(count(out, "HTTP/1.1 200 OK"), 1);
     ck_assert_int_eq(count(out, "HTTP/1.1 "), 1);
     ck_assert_int_ge(now_ms() - t, 1000);
-    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
-    ck_assert_int_eq(wait_exit(p.pid, 10000), 0);
-    close(p.out);
-    close(p.in);
+    stop_gracefully(&p, SIGINT);
     remove_site(&w);
 }
 END_TEST

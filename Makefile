@@ -6,6 +6,8 @@
 #   make                 libweft.a, libweft.so, weft.pc in $(BUILD)
 #   make test            native, ASan+UBSan, TSan and aarch64 (qemu) suites
 #   make bench           weft against pthreads (and Boost.Context if present)
+#                        QUICK=1: shorter runs; ONLY=name: one benchmark
+#                        (ONLY=http runs bench/bench_http.c)
 #   make install PREFIX=/usr/local
 #   make format-check    clang-format, config in .clang-format
 #   make fuzz            libFuzzer on the scheduler (FUZZ_TIME=60 seconds)
@@ -332,7 +334,7 @@ bench: deps
 	@./scripts/deps.sh boost st go http || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
 bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn) $(BUILD)/examples/http
-	@./bench/run.sh $(BUILD)/bench
+	@WEFT_BENCH_QUICK=$(QUICK) ./bench/run.sh $(BUILD)/bench $(ONLY)
 
 # ---- examples ----
 # Servers a user would copy (examples/*.c), built next to their sources:

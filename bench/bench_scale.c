@@ -10,7 +10,11 @@
  * design with one stack per fiber: N separate mappings the size of a
  * default weft stack and its guard, one page of each touched; and, when
  * Go is installed (bench/go/spawn.go, built as go_spawn next to this
- * binary), the same with N goroutines parking on a channel.
+ * binary), the same with N goroutines parking on a channel; and the same
+ * with N pthreads (stacks the size of a fiber's) blocking once on a
+ * condition, as far as the machine allows: kernel.pid_max,
+ * kernel.threads-max, vm.max_map_count and memory stop them, and the
+ * benchmark says where (no larger size is tried).
  *
  * WEFT_BENCH_SCALE_MAX caps N (default 1,000,000); WEFT_BENCH_QUICK=1
  * stops at 100,000.
@@ -18,6 +22,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -98,6 +103,89 @@ static void *scale_main(void *arg)
     sc.spawn_park_s = (double)(t1 - t0) / 1e9;
     sc.wake_finish_s = (double)(t3 - t2) / 1e9;
     return NULL;
+}
+
+/* ---- pthreads: a thread per unit, each blocking once ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t go_cv, parked_cv;
+    long parked;
+    bool go;
+} pt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+        PTHREAD_COND_INITIALIZER, 0, false};
+
+static void *pt_parker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pt.mu);
+    pt.parked++;
+    pthread_cond_signal(&pt.parked_cv);
+    while (!pt.go)
+        pthread_cond_wait(&pt.go_cv, &pt.mu);
+    pthread_mutex_unlock(&pt.mu);
+    return NULL;
+}
+
+/* One round of n threads (stacks the size of a fiber's), each blocking
+ * once on a condition until all have blocked, then all woken and joined.
+ * The seconds that took (creating and blocking, waking and joining, as
+ * for fibers), RSS per thread at the peak in *rss_per; or -1 when
+ * pthread_create failed, with how many were made in *made and the error
+ * in *err (those are woken and joined all the same). */
+static double pthread_round(long n, long *rss_per, long *made, int *err)
+{
+    pthread_t *ts = malloc((size_t)n * sizeof *ts);
+    if (ts == NULL) {
+        perror("malloc");
+        exit(1);
+    }
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, WEFT_STACK_DEFAULT);
+    long rss0 = bench_rss_bytes();
+    pt.parked = 0;
+    pt.go = false;
+    uint64_t t0 = bench_now_ns();
+    long m = 0;
+    int rc = 0;
+    while (m < n && (rc = pthread_create(&ts[m], &a, pt_parker, NULL)) == 0)
+        m++;
+    pthread_mutex_lock(&pt.mu);
+    while (pt.parked < m)
+        pthread_cond_wait(&pt.parked_cv, &pt.mu);
+    pthread_mutex_unlock(&pt.mu);
+    uint64_t t1 = bench_now_ns();
+    long rss = bench_rss_bytes();
+    uint64_t t2 = bench_now_ns();
+    pthread_mutex_lock(&pt.mu);
+    pt.go = true;
+    pthread_cond_broadcast(&pt.go_cv);
+    pthread_mutex_unlock(&pt.mu);
+    for (long i = 0; i < m; i++)
+        pthread_join(ts[i], NULL);
+    uint64_t t3 = bench_now_ns();
+    pthread_attr_destroy(&a);
+    free(ts);
+    *made = m;
+    *err = rc;
+    if (m < n)
+        return -1;
+    *rss_per = (rss - rss0) / n;
+    return (double)((t1 - t0) + (t3 - t2)) / 1e9;
+}
+
+/* A /proc/sys value, for saying where threads stopped; -1 if unreadable. */
+static long sysctl_long(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
 }
 
 /* ---- Go's goroutines (bench/go/spawn.go, built beside us) ---- */
@@ -187,6 +275,7 @@ int main(void)
                "does): no Go column\n");
     static const long sizes[] = {1000, 10000, 100000, 1000000};
     double ratio_1m = -1, go_ratio_1m = -1;
+    bool threads = true; /* until pthread_create fails at some size */
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         long n = sizes[k];
         if (n > max)
@@ -197,8 +286,9 @@ int main(void)
          * hosts (a VM whose guest memory the host has not backed yet), so
          * neither side may always come first. */
         int rounds = n <= 10000 ? 8 : n <= 100000 ? 4 : 2;
-        double fl[8], tot[8], sp[8], wf[8], gt[8];
-        long rss = 0;
+        double fl[8], tot[8], sp[8], wf[8], gt[8], th[8];
+        long rss = 0, th_rss = 0, th_made = 0;
+        int th_err = 0;
         for (int r = 0; r < rounds; r++) {
             if (r % 2 == 0)
                 fl[r] = floor_round(n);
@@ -212,6 +302,9 @@ int main(void)
                         go_path);
                 go = false;
             }
+            if (threads &&
+                (th[r] = pthread_round(n, &th_rss, &th_made, &th_err)) < 0)
+                threads = false; /* and no larger size either */
         }
         double m_fl = bench_median(fl, rounds);
         double m_tot = bench_median(tot, rounds);
@@ -241,6 +334,27 @@ int main(void)
             bench_line(name, m_tot / m_go, "x");
             if (n == 1000000)
                 go_ratio_1m = m_tot / m_go;
+        }
+        if (threads) {
+            double m_th = bench_median(th, rounds);
+            snprintf(name, sizeof name, "scale_%s_pthreads_total", l);
+            bench_line(name, m_th * 1e3, "ms");
+            snprintf(name, sizeof name, "scale_%s_pthreads_rss_per_thread", l);
+            bench_line(name, (double)th_rss, "bytes");
+            snprintf(name, sizeof name, "scale_%s_total/pthreads", l);
+            bench_line(name, m_tot / m_th, "x");
+        } else if (th_made > 0 || th_err != 0) {
+            printf("# pthreads stopped at %ld of %s: pthread_create: %s "
+                   "(kernel.pid_max %ld, kernel.threads-max %ld, "
+                   "vm.max_map_count %ld)\n",
+                   th_made, l, strerror(th_err),
+                   sysctl_long("/proc/sys/kernel/pid_max"),
+                   sysctl_long("/proc/sys/kernel/threads-max"),
+                   sysctl_long("/proc/sys/vm/max_map_count"));
+            snprintf(name, sizeof name, "scale_%s_pthreads_total", l);
+            printf("%-40s %12s ms\n", name, "-");
+            th_made = 0;
+            th_err = 0;
         }
         if (n == 1000000)
             ratio_1m = m_tot / m_fl;

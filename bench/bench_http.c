@@ -306,11 +306,12 @@ struct result {
  * CPU around it. */
 static bool wrk_run(pid_t server, int port, int cpu, struct result *r)
 {
-    char url[64], cmd[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/hello", port);
-    snprintf(cmd, sizeof cmd, "%s wrk -t1 -c" CONNS " -d%s %s 2>&1",
-             cpu >= 0 ? (cpu == 1 ? "taskset -c 1" : "taskset -c 0") : "", secs,
-             url);
+    char pin[32] = "", cmd[256];
+    if (cpu >= 0)
+        snprintf(pin, sizeof pin, "taskset -c %d", cpu);
+    snprintf(cmd, sizeof cmd,
+             "%s wrk -t1 -c" CONNS " -d%s http://127.0.0.1:%d/hello 2>&1", pin,
+             secs, port);
     double c0 = bench_process_cpu_ns(server);
     FILE *f = popen(cmd, "r");
     if (f == NULL)
@@ -348,9 +349,8 @@ static double median_ratio(double (*a)[NSERVERS], int i, int j)
     return bench_median(v, rounds);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-    (void)argc;
     signal(SIGINT, bench_on_signal);
     signal(SIGTERM, bench_on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -377,7 +377,6 @@ int main(int argc, char **argv)
                 http_path);
         return 1;
     }
-    (void)argv;
     bool have_nginx = access(nginx_path, X_OK) == 0;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/weft-bench-http-XXXXXX");
     if (mkdtemp(tmpdir) == NULL)

@@ -106,35 +106,6 @@ static int parse_options(int argc, char **argv, const char *name,
     return -1;
 }
 
-/* One listening socket per loop, all on o->port (SO_REUSEPORT): the fd of
- * the i-th goes to the int at byte offset off of the i-th element (of
- * size elem) of servers. Port 0 picks a free port for the first; o->port
- * then holds it. 0, or -1 with a message. */
-static int listen_all(struct options *o, const char *name, void *servers,
-                      size_t elem, size_t off)
-{
-    for (int i = 0; i < o->loops; i++) {
-        int fd = weft_tcp_listen_ex(o->host, o->port, 0, WEFT_LISTEN_REUSEPORT);
-        if (fd < 0) {
-            fprintf(stderr, "%s: cannot listen on %s port %s: %s\n", name,
-                    o->host, o->port, strerror(-fd));
-            return -1;
-        }
-        if (i == 0 && strcmp(o->port, "0") == 0) {
-            struct sockaddr_storage ss;
-            socklen_t len = sizeof ss;
-            if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-                int p = ss.ss_family == AF_INET6
-                            ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-                snprintf(o->port, sizeof o->port, "%d", p);
-            }
-        }
-        *(int *)(void *)((char *)servers + (size_t)i * elem + off) = fd;
-    }
-    return 0;
-}
-
 /* ---- the server ---- */
 
 #define GRACE_MS 5000 /* stopping: what may still run after the signal */
@@ -306,6 +277,34 @@ static void *on_signal(void *arg)
     return NULL;
 }
 
+/* One listening socket per loop, all on o->port (SO_REUSEPORT), in each
+ * server's lfd. Port 0 picks a free port for the first; o->port then
+ * holds it. 0, or -1 with a message. */
+static int listen_all(struct options *o, const char *name,
+                      struct server *servers)
+{
+    for (int i = 0; i < o->loops; i++) {
+        int fd = weft_tcp_listen_ex(o->host, o->port, 0, WEFT_LISTEN_REUSEPORT);
+        if (fd < 0) {
+            fprintf(stderr, "%s: cannot listen on %s port %s: %s\n", name,
+                    o->host, o->port, strerror(-fd));
+            return -1;
+        }
+        if (i == 0 && strcmp(o->port, "0") == 0) {
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof ss;
+            if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+                int p = ss.ss_family == AF_INET6
+                            ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+                snprintf(o->port, sizeof o->port, "%d", p);
+            }
+        }
+        servers[i].lfd = fd;
+    }
+    return 0;
+}
+
 /* The whole of an example server's main: the command line (into *o), one
  * loop per --loops on its own thread with its own listening socket, a
  * fiber per connection running handle (ctx in each server), and the
@@ -323,8 +322,7 @@ static int serve(int argc, char **argv, const char *name, conn_fn *handle,
     struct server *servers = calloc((size_t)o->loops, sizeof *servers);
     if (servers == NULL)
         return 1;
-    if (listen_all(o, name, servers, sizeof *servers,
-                   offsetof(struct server, lfd)) < 0)
+    if (listen_all(o, name, servers) < 0)
         return 1;
     weft_loop *first = weft_loop_new();
     if (first == NULL) {

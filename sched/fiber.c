@@ -35,33 +35,22 @@ static void all_del(struct weft_loop *loop, struct weft__fiber *f)
  * by field: zeroing its 400-odd bytes with memset (rep stos) cost a tenth
  * of a spawn. Arrays get only their terminator, and what every wait sets
  * before use (the waiter fw, the timeout's links) is left as it is. A
- * field added to either struct must be added here: the static assertion
- * is the reminder, and valgrind's memcheck (make test) reports a field
- * read before it is set, the first block coming uninitialised from
- * malloc. */
+ * field added to the fiber must be added here (the future's go in
+ * weft__future_init): the static assertions are the reminder, and
+ * valgrind's memcheck (make test) reports a field read before it is set,
+ * the first block coming uninitialised from malloc. */
 static void task_init(struct weft__task *t, struct weft_loop *loop,
                       bool with_future)
 {
-    _Static_assert(sizeof(struct weft_future) == 120 &&
-                       sizeof(struct weft__fiber) == 328,
+    _Static_assert(sizeof(struct weft__fiber) == 328,
                    "a field was added: set it in task_init");
     struct weft_future *u = &t->fut;
-    u->magic = WEFT__FUTURE_LIVE;
-    atomic_init(&u->observed, false);
-    u->debug = loop->debug || weft__debug();
-    u->name[0] = '\0';
+    weft__future_init(u, loop->debug || weft__debug());
     /* the loop's reference, and the caller's */
     atomic_init(&u->refs, with_future ? 2 : 1);
-    atomic_init(&u->lock, 0);
-    atomic_init(&u->done, false);
-    u->err = 0;
-    u->result = NULL;
     u->task = &t->fib;
     u->task_loop = loop;
-    u->cancel_req = false;
     u->in_task = true;
-    u->waiters = (struct weft__list){NULL, NULL};
-    u->local = (struct weft__list){NULL, NULL};
 
     struct weft__fiber *f = &t->fib;
     f->co = NULL;

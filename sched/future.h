@@ -45,8 +45,10 @@ struct weft__task {
     struct weft__fiber fib;
 };
 
-/* Sets up a zeroed future with one reference. */
-void weft__future_init(struct weft_future *f);
+/* Sets up every field of f (fresh from the allocator, or a task block
+ * being reused): pending, no waiters, one reference; debug: made in debug
+ * mode. */
+void weft__future_init(struct weft_future *f, bool debug);
 
 /* Creates a future with one reference; NULL and errno ENOMEM. */
 weft_future *weft__future_new(void);

@@ -230,7 +230,7 @@ int weft_call_soon(weft_loop *loop, void (*cb)(void *), void *arg)
 
 void weft__loop_readied(struct weft_loop *loop)
 {
-    if (loop->embedded && !loop->running)
+    if (loop->embedded)
         weft__poller_wake(&loop->poller);
 }
 

@@ -217,7 +217,8 @@ static inline void weft__runq_push(struct weft_loop *loop,
  * embedded loop between its weft_loop_run_once calls (a channel send, a
  * promise resolved, a spawn, weft_call_soon), whose view of the loop's
  * fd must then turn readable, or it may never come back. Called from the
- * paths a host can take (weft__wake, a spawn), not from a yield. */
+ * paths a host can take (weft__wake, a spawn, weft_call_soon), which
+ * check !loop->running first, not from a yield. */
 void weft__loop_readied(struct weft_loop *loop);
 
 #endif /* WEFT__SCHED_LOOP_H */

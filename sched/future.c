@@ -25,27 +25,6 @@
 
 #include "internal.h"
 
-void weft__future_init(struct weft_future *f, bool debug)
-{
-    _Static_assert(sizeof(struct weft_future) == 120,
-                   "a field was added: set it in weft__future_init");
-    f->magic = WEFT__FUTURE_LIVE;
-    atomic_init(&f->observed, false);
-    f->debug = debug;
-    f->name[0] = '\0';
-    atomic_init(&f->refs, 1);
-    atomic_init(&f->lock, 0);
-    atomic_init(&f->done, false);
-    f->err = 0;
-    f->result = NULL;
-    f->task = NULL;
-    f->task_loop = NULL;
-    f->cancel_req = false;
-    f->in_task = false;
-    f->waiters = (struct weft__list){NULL, NULL};
-    f->local = (struct weft__list){NULL, NULL};
-}
-
 weft_future *weft__future_new(void)
 {
     struct weft_future *f = weft__alloc(sizeof *f);

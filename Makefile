@@ -4,7 +4,9 @@
 # needs: each installs what it lacks (scripts/deps.sh) or says what to run.
 #
 #   make                 libweft.a, libweft.so, weft.pc in $(BUILD)
-#   make test            native, ASan+UBSan, TSan and aarch64 (qemu) suites
+#   make test            native, ASan+UBSan, TSan and aarch64 (qemu) suites;
+#                        with LIBKQUEUE_SRC=dir also the kqueue backend
+#                        under libkqueue (make test-kqueue)
 #   make bench           weft against pthreads (and Boost.Context if present)
 #                        QUICK=1: shorter runs; ONLY=name: one benchmark
 #                        (ONLY=http runs bench/bench_http.c)
@@ -13,7 +15,8 @@
 #   make fuzz            libFuzzer on the scheduler (FUZZ_TIME=60 seconds)
 # Options: FPENV=1 (save the FP control state in every switch),
 #          POLLER=epoll|kqueue (default by uname -s),
-#          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir.
+#          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir,
+#          EXTRA_LIBS (added to every link line).
 
 CC ?= cc
 ifeq ($(origin CC),default)
@@ -44,7 +47,8 @@ OPT ?= -O2 -g
 CFLAGS_ALL := -std=c11 $(OPT) $(WARN) -pthread \
               -DWEFT_FPENV=$(FPENV) $(EXTRA_CFLAGS)
 ASFLAGS_ALL := -g -DWEFT_FPENV=$(FPENV) $(EXTRA_CFLAGS)
-LIBS := -pthread
+EXTRA_LIBS ?=
+LIBS := -pthread $(EXTRA_LIBS)
 
 ifeq ($(SAN),asan)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -81,7 +85,7 @@ PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
-        check-build check-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
+        check-build check-kqueue test-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
 all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
@@ -100,7 +104,7 @@ deps-lib:
 # tests, benchmarks and libweft.so are built from these objects.
 sq = $(subst ','\'',$(1))
 FLAGS_VARS = $(CC)|$(LIB_CFLAGS)|$(ASFLAGS_ALL)|$(LIBS)|$(LIB_SRC)|\
-             $(CHECK_CFLAGS)|$(CHECK_LIBS)|$(BOOST_LIBS)|$(ST_LIBS)
+             $(CHECK_CFLAGS)|$(CHECK_LIBS)|$(BOOST_LIBS)|$(ST_LIBS)|$(TEST_DEFS)
 $(BUILD)/flags.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(call sq,$(FLAGS_VARS))' ]; then \
@@ -166,7 +170,7 @@ uninstall:
 
 CHECK_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS ?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
-TEST_CFLAGS := $(CFLAGS_ALL) -Iinclude -Iarch $(CHECK_CFLAGS)
+TEST_CFLAGS := $(CFLAGS_ALL) -Iinclude -Iarch $(CHECK_CFLAGS) $(TEST_DEFS)
 SUITES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 TEST_BINS := $(BUILD)/tests/conform $(SUITES)
 
@@ -228,8 +232,9 @@ test: deps deps-cross
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-aarch64
+	$(MAKE) --no-print-directory test-kqueue
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=60
-	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, 60 s of fuzzing)"
+	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu,$(if $(strip $(LIBKQUEUE_SRC)), kqueue on libkqueue,) 60 s of fuzzing)"
 
 test-native: deps
 	$(MAKE) --no-print-directory check-kqueue
@@ -291,6 +296,45 @@ test-aarch64: deps-cross
 	    PKG_CONFIG="env PKG_CONFIG_LIBDIR=$(AARCH64_PC) pkg-config" \
 	    JEMALLOC_LIBS=/usr/lib/aarch64-linux-gnu/libjemalloc.so.2 \
 	    RUN="qemu-aarch64 -cpu max -L /"
+
+# The kqueue backend, run: every libcheck suite with POLLER=kqueue on
+# libkqueue (a userspace kqueue over epoll, not packaged by Debian), built
+# with cmake from the source tree LIBKQUEUE_SRC names and installed under
+# $(KQ_BUILD)/libkqueue/prefix. Without LIBKQUEUE_SRC it says so and does
+# nothing. WEFT_TEST_LIBKQUEUE leaves out the tests of what libkqueue does
+# differently from a kernel kqueue (README, "Platforms"); the examples'
+# tests are not run here (examples/embed needs weft_loop_fd).
+LIBKQUEUE_SRC ?=
+KQ_BUILD := build/kqueue
+KQ_PREFIX = $(abspath $(KQ_BUILD))/libkqueue/prefix
+test-kqueue:
+ifeq ($(strip $(LIBKQUEUE_SRC)),)
+	@echo "test-kqueue: skipped (no LIBKQUEUE_SRC=dir: a libkqueue source tree to run the kqueue backend on)"
+else
+	@./scripts/deps.sh native kqueue
+	@set -e; src=$$(cd '$(call sq,$(LIBKQUEUE_SRC))' && pwd); \
+	    b=$(KQ_BUILD)/libkqueue; \
+	    if [ "$$(cat $$b/source 2>/dev/null)" != "$$src" ]; then \
+	        rm -rf $$b; mkdir -p $$b; \
+	        echo "== libkqueue from $$src (cmake, into $(KQ_PREFIX))"; \
+	        cmake -S "$$src" -B $$b/build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	            -DCMAKE_INSTALL_PREFIX=$(KQ_PREFIX) \
+	            -DCMAKE_INSTALL_LIBDIR=lib -DENABLE_STATIC=OFF \
+	            -DENABLE_TESTING=OFF > $$b/cmake.log 2>&1 || \
+	            { cat $$b/cmake.log; exit 1; }; \
+	        echo "$$src" > $$b/source; \
+	    fi; \
+	    cmake --build $$b/build -j2 > $$b/build.log 2>&1 || \
+	        { cat $$b/build.log; exit 1; }; \
+	    cmake --install $$b/build > $$b/install.log 2>&1 || \
+	        { cat $$b/install.log; exit 1; }; \
+	    test -e $(KQ_PREFIX)/include/kqueue/sys/event.h
+	$(MAKE) --no-print-directory test-run BUILD=$(KQ_BUILD) POLLER=kqueue \
+	    EXTRA_CFLAGS=-I$(KQ_PREFIX)/include/kqueue \
+	    EXTRA_LIBS='-L$(KQ_PREFIX)/lib -Wl,-rpath,$(KQ_PREFIX)/lib -lkqueue' \
+	    TEST_DEFS=-DWEFT_TEST_LIBKQUEUE=1
+	@echo "test-kqueue: every suite passed with POLLER=kqueue on libkqueue (tests of its known differences left out)"
+endif
 
 # ---- fuzzing ----
 

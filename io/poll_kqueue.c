@@ -3,20 +3,21 @@
  * The kqueue backend (FreeBSD, NetBSD, DragonFly, macOS; OpenBSD once it
  * has EVFILT_USER).
  *
- * Written against kqueue(2) and kevent(2); it has not been run on these
- * Linux machines, only type-checked against FreeBSD's declarations
- * (`make check-kqueue`; README, "Platforms"). An fd is registered once
- * for its life, EV_CLEAR (edge-triggered), a filter (EVFILT_READ,
- * EVFILT_WRITE) once some fiber has waited for that direction, with one
- * kevent() call with EV_RECEIPT, so each change
+ * Written against kqueue(2) and kevent(2). On Linux it runs the suites
+ * on libkqueue, a userspace kqueue over epoll (`make test-kqueue`), and
+ * is type-checked against FreeBSD's declarations (`make check-kqueue`);
+ * it has not run on a BSD or macOS (README, "Platforms"). An fd is
+ * registered once for its life, EV_CLEAR (edge-triggered), a filter
+ * (EVFILT_READ, EVFILT_WRITE) once some fiber has waited for that
+ * direction, with one kevent() call with EV_RECEIPT, so each change
  * answers for itself: an fd that cannot be watched fails at once, as on
  * epoll, instead of surfacing later where nobody can tell whose it was.
  * EV_ADD of a knote reports the fd's present state, as epoll's ADD and
  * MOD do. Closing an fd removes its knotes in the kernel: after a plain
  * close() the caller's "registered" is stale, and weft__poller_check
- * (the same EV_ADD) registers the new file. A regular
- * file is refused (-EPERM), as epoll does: kqueue would report it only
- * below its end, and a wait at EOF would never end.
+ * (the same registration) registers the new file. A regular file is
+ * refused (-EPERM), as epoll does: kqueue would report it only below its
+ * end, and a wait at EOF would never end.
  *
  * Cross-thread wake: EVFILT_USER (ident WAKE_IDENT), triggered with
  * NOTE_TRIGGER only on the 0->1 edge of wake_pending. Embedding: a
@@ -97,7 +98,7 @@ void weft__poller_close(struct weft__poller *p)
  * error (-errno) of a change not marked "may fail" (ENOENT on a delete). */
 static int apply(struct weft__poller *p, struct kevent *ch, int n)
 {
-    struct kevent out[3];
+    struct kevent out[4];
     for (int i = 0; i < n; i++)
         ch[i].flags |= EV_RECEIPT;
     int got;
@@ -115,6 +116,18 @@ static int apply(struct weft__poller *p, struct kevent *ch, int n)
     return 0;
 }
 
+/* Registers fd for events afresh, in one kevent() call: both filters are
+ * deleted, then the wanted ones added (the caller only ever adds to what
+ * it asked before, except after forgetting a registration, when a filter
+ * left out is one nobody waits on). On FreeBSD and macOS EV_ADD alone
+ * would do, and each EV_DELETE only costs a change entry (ENOENT when the
+ * knote is not there, ignored). It is there for libkqueue (kqueue over
+ * epoll on Linux, which `make test-kqueue` runs the suites on): it keeps
+ * the knotes of a descriptor closed outside kevent(), so an EV_ADD under
+ * a reused number would only "modify" the stale knote and never watch
+ * the new file; and deleting one filter while the other's stale knote
+ * stays makes the next EV_ADD fail there. The EV_ADD reports the fd's
+ * present state. */
 int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
 {
     struct stat st;
@@ -122,8 +135,10 @@ int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
         return -errno;
     if (S_ISREG(st.st_mode))
         return -EPERM; /* always ready, as epoll says */
-    struct kevent ch[2];
+    struct kevent ch[4];
     int n = 0;
+    EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
     if (events & WEFT__POLL_IN)
         EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0,
                NULL);
@@ -135,14 +150,15 @@ int weft__poller_add(struct weft__poller *p, int fd, unsigned events)
 
 int weft__poller_check(struct weft__poller *p, int fd, unsigned events)
 {
-    /* EV_ADD creates the knotes of a new file or updates ours, and
+    /* The same: it creates the knotes of a new file or renews ours, and
      * reports the present state either way. */
     return weft__poller_add(p, fd, events);
 }
 
 void weft__poller_del(struct weft__poller *p, int fd)
 {
-    /* The close that follows removes fd's knotes. */
+    /* The close that follows removes fd's knotes (and the next
+     * registration of the number deletes any an emulation kept). */
     (void)p;
     (void)fd;
 }

@@ -16,6 +16,7 @@
 #   http     wrk and nginx (bench_http's load generator and comparator; not
 #            fatal)
 #   fuzz     clang with libFuzzer (compiler-rt) for `make fuzz`
+#   kqueue   cmake, to build libkqueue for `make test-kqueue`
 set -u
 
 need_lib() {
@@ -52,6 +53,10 @@ need_fuzz() {
     clang -fsanitize=fuzzer "$tmp/f.c" -o "$tmp/f" >/dev/null 2>&1 ||
         echo "libclang-rt-14-dev"
     rm -rf "$tmp"
+}
+
+need_kqueue() {
+    command -v cmake >/dev/null 2>&1 || echo "cmake"
 }
 
 need_boost() {
@@ -100,6 +105,7 @@ for group in "$@"; do
     go) pkgs=$(need_go | tr '\n' ' ') multi=0 fatal=0 ;;
     http) pkgs=$(need_http | tr '\n' ' ') multi=0 fatal=0 ;;
     fuzz) pkgs=$(need_fuzz | tr '\n' ' ') multi=0 fatal=1 ;;
+    kqueue) pkgs=$(need_kqueue | tr '\n' ' ') multi=0 fatal=1 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
     [ -z "$(echo "$pkgs" | tr -d ' ')" ] && continue

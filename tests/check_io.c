@@ -267,6 +267,11 @@ START_TEST(writing_to_a_closed_peer_fails_with_epipe_not_sigpipe)
 }
 END_TEST
 
+/* This test (and reads_once) is not run under libkqueue (make
+ * test-kqueue): when it reports the reset it reads the socket's error with
+ * getsockopt(SO_ERROR), which clears it, so the read that follows gets 0 (EOF),
+ * not ECONNRESET. FreeBSD and macOS leave the error for the read. */
+#ifndef WEFT_TEST_LIBKQUEUE
 static void *reads_once(void *arg)
 {
     int fd = *(int *)arg;
@@ -298,6 +303,7 @@ START_TEST(a_tcp_reset_gives_econnreset)
     close(lfd);
 }
 END_TEST
+#endif /* WEFT_TEST_LIBKQUEUE */
 
 /* ---- TCP by name ---- */
 
@@ -529,9 +535,22 @@ static void *client(void *arg)
     return NULL;
 }
 
+/* Under libkqueue (make test-kqueue), 50 connections: when one epoll
+ * event of a socket makes two kevents (readable and writable at once) and
+ * the caller's kevent() buffer fills, libkqueue drops the rest of the
+ * epoll events it fetched, and with EV_CLEAR those edges never come back;
+ * more sockets ready at once than half of io/poll_kqueue.c's buffer (256)
+ * lose wake-ups there. A kernel kqueue keeps what does not fit for the
+ * next call. */
+#ifdef WEFT_TEST_LIBKQUEUE
+#define MANY_CONNECTIONS 50L
+#else
+#define MANY_CONNECTIONS scaled(1000, 200)
+#endif
+
 START_TEST(a_thousand_loopback_connections_echo_every_byte)
 {
-    const int n = (int)scaled(1000, 200);
+    const int n = (int)MANY_CONNECTIONS;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < (rlim_t)(2 * n + 64)) {
@@ -1066,6 +1085,78 @@ START_TEST(a_reader_and_a_writer_blocked_on_one_socket_both_complete)
     weft_loop_free(loop);
     close(sv[0]);
     close(sv[1]);
+}
+END_TEST
+
+/* Reads one byte, waiting long enough for a peer that drains a writer
+ * first (valgrind runs this suite too). */
+static void *read_one_byte_patiently(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return WEFT_ERR_PTR((int)weft_read(fd, &c, 1, 10000));
+}
+
+/* Drains the writer's FILL_WRITE bytes first (the writer's edges), then
+ * answers one byte (the reader's edge): the other order from
+ * answers_then_drains. */
+static void *drains_then_answers(void *arg)
+{
+    int fd = *(int *)arg;
+    static char buf[65536];
+    long total = 0;
+    while (total < FILL_WRITE) {
+        ssize_t n = weft_read(fd, buf, sizeof buf, 10000);
+        if (n <= 0)
+            return WEFT_ERR_PTR(n < 0 ? (int)n : -EPIPE);
+        total += n;
+    }
+    if (weft_write(fd, "x", 1, 10000) != 1)
+        return WEFT_ERR_PTR(-EIO);
+    return (void *)(intptr_t)total;
+}
+
+START_TEST(a_reader_and_a_writer_parked_on_one_tcp_socket_both_wake)
+{
+    struct sockaddr_in a;
+    int lfd = listen_loopback(&a, 4);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 64 * 1024; /* buffers the writer fills long before 4 MiB */
+    setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ck_assert_int_eq(weft_connect(c, (struct sockaddr *)&a, sizeof a, 1000), 0);
+    int s = weft_accept(lfd, NULL, NULL, 1000);
+    ck_assert_int_ge(s, 0);
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    weft_loop *loop = weft_loop_new();
+    /* One fiber reads c, another writes more to it than the buffers hold:
+     * both park on the one descriptor at once, one for readability and
+     * one for writability. */
+    weft_future *r = weft_spawn(loop, read_one_byte_patiently, &c);
+    weft_future *w = weft_spawn(loop, writes_fill, &c);
+    ck_assert_int_eq(weft_loop_run_once(loop, 0), 2);
+    ck_assert_int_ge(weft_loop_run_once(loop, 20), 0);
+    ck_assert(!weft_future_done(r));
+    ck_assert(!weft_future_done(w));
+    /* The peer drains it all (the writer wakes, maybe many times, while
+     * the reader stays parked), then answers one byte (the reader wakes). */
+    weft_future *p = weft_spawn(loop, drains_then_answers, &s);
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(weft_loop_run(loop), 0);
+    ck_assert_int_lt(now_ms() - t0, 8000);
+    void *v;
+    ck_assert_int_eq(weft_future_result(w, &v), 0);
+    ck_assert_ptr_eq(v, (void *)(intptr_t)FILL_WRITE);
+    ck_assert_int_eq(weft_future_result(r, &v), 0);
+    ck_assert_ptr_eq(v, (void *)1);
+    ck_assert_int_eq(weft_future_result(p, &v), 0);
+    ck_assert_ptr_eq(v, (void *)(intptr_t)FILL_WRITE);
+    weft_future_release(r);
+    weft_future_release(w);
+    weft_future_release(p);
+    weft_loop_free(loop);
+    close(c);
+    close(s);
+    close(lfd);
 }
 END_TEST
 
@@ -1607,6 +1698,37 @@ static int open_fds(void)
     return n;
 }
 
+/* The descriptors open before a test's loops: a loop made and freed
+ * first, so that a poller's process-wide descriptors (libkqueue's, under
+ * make test-kqueue) are open already and not counted as the test's; then
+ * the count once it holds still for 20 ms, as libkqueue closes a kqueue's
+ * descriptors in a thread of its own a moment after its close(). */
+static int open_fds_before(void)
+{
+    weft_loop_free(weft_loop_new());
+    int n = open_fds(), was;
+    do {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+        was = n;
+        n = open_fds();
+    } while (n != was);
+    return n;
+}
+
+/* The descriptors open once the loops are freed: waits up to a second
+ * for the count to come back to want (libkqueue, as above). */
+static int open_fds_after(int want)
+{
+    int n = open_fds();
+    for (int i = 0; i < 100 && n != want; i++) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+        n = open_fds();
+    }
+    return n;
+}
+
 static void unblock(const int *sigs, int n)
 {
     sigset_t set;
@@ -1620,7 +1742,7 @@ START_TEST(a_fiber_waits_for_a_signal_while_its_loop_runs_on)
 {
     int sigs[] = {SIGUSR1, SIGUSR2};
     ck_assert_int_eq(weft_signal_block(sigs, 2), 0); /* before any thread */
-    int fds = open_fds();
+    int fds = open_fds_before();
     weft_loop *loop = weft_loop_new();
     volatile bool stop = false;
     weft_future *t = weft_spawn(loop, ticks_until_stopped, (void *)&stop);
@@ -1641,7 +1763,8 @@ START_TEST(a_fiber_waits_for_a_signal_while_its_loop_runs_on)
     ck_assert_int_eq(weft_loop_run(loop), 0);
     weft_future_release(t);
     weft_loop_free(loop);
-    ck_assert_int_eq(open_fds(), fds); /* each wait's descriptor closed */
+    ck_assert_int_eq(open_fds_after(fds),
+                     fds); /* each wait's descriptor closed */
     unblock(sigs, 2);
 }
 END_TEST
@@ -1723,7 +1846,7 @@ START_TEST(a_cancelled_signal_wait_leaks_nothing_and_a_thread_blocks)
 {
     int sigs[] = {SIGUSR1, SIGUSR2};
     ck_assert_int_eq(weft_signal_block(sigs, 2), 0);
-    int fds = open_fds();
+    int fds = open_fds_before();
     weft_loop *loop = weft_loop_new();
     struct sig_wait w = {.sig = SIGUSR1, .timeout_ms = -1};
     weft_future *f = weft_spawn(loop, waits_for_signal, &w);
@@ -1733,7 +1856,7 @@ START_TEST(a_cancelled_signal_wait_leaks_nothing_and_a_thread_blocks)
     weft_future_release(f);
     weft_future_release(c);
     weft_loop_free(loop);
-    ck_assert_int_eq(open_fds(), fds);
+    ck_assert_int_eq(open_fds_after(fds), fds);
     /* A plain thread blocks in its wait and gets the signal sent to the
      * process (no other thread takes it: all have it blocked). */
     struct thread_sig t = {0};
@@ -1759,7 +1882,9 @@ static Suite *io_suite(void)
     tcase_add_test(tc, cancel_wakes_a_fiber_blocked_in_read);
     tcase_add_test(tc, loop_free_cancels_fibers_blocked_in_io);
     tcase_add_test(tc, writing_to_a_closed_peer_fails_with_epipe_not_sigpipe);
+#ifndef WEFT_TEST_LIBKQUEUE /* see the test */
     tcase_add_test(tc, a_tcp_reset_gives_econnreset);
+#endif
     tcase_add_test(tc, connect_to_a_closed_port_is_refused);
     tcase_add_test(tc, tcp_listen_and_connect_by_number_and_by_name);
     tcase_add_test(tc, tcp_by_name_reports_errors_it_can_act_on);
@@ -1775,6 +1900,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, datagrams_round_trip_with_recvfrom_and_sendto);
     tcase_add_test(tc,
                    a_reader_and_a_writer_blocked_on_one_socket_both_complete);
+    tcase_add_test(tc,
+                   a_reader_and_a_writer_parked_on_one_tcp_socket_both_wake);
     tcase_add_test(tc, an_edge_reported_while_nobody_waits_is_not_lost);
     tcase_add_test(
         tc, weft_wait_fd_after_the_callers_own_eagain_waits_and_does_not_spin);

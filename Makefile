@@ -18,9 +18,14 @@
 #          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir,
 #          EXTRA_LIBS (added to every link line).
 
+# gcc on Linux unless CC says otherwise; elsewhere the system's cc (clang
+# on macOS and FreeBSD).
+UNAME_S := $(shell uname -s)
 CC ?= cc
 ifeq ($(origin CC),default)
+ifeq ($(UNAME_S),Linux)
 CC := gcc
+endif
 endif
 FPENV ?= 0
 ALLOC ?= jemalloc
@@ -30,12 +35,21 @@ PREFIX ?= /usr/local
 RUN ?=
 PKG_CONFIG ?= pkg-config
 
+# The switch for the compiler's target: the CPU (Apple spells aarch64
+# arm64: arm64-apple-darwin...) and the object format (Mach-O on Apple's
+# systems, ELF elsewhere). The conformance suite's probes exist for ELF
+# only.
 MACHINE := $(shell $(CC) -dumpmachine)
+ifneq ($(findstring apple,$(MACHINE)),)
+BINFMT := macho
+else
+BINFMT := elf
+endif
 ifneq ($(findstring x86_64,$(MACHINE)),)
-SWITCH_SRC := arch/switch_x86_64_sysv_elf.S
+SWITCH_SRC := arch/switch_x86_64_sysv_$(BINFMT).S
 PROBE_SRC := tests/arch/probe_x86_64_sysv_elf.S
-else ifneq ($(findstring aarch64,$(MACHINE)),)
-SWITCH_SRC := arch/switch_arm64_aapcs_elf.S
+else ifneq ($(findstring aarch64,$(MACHINE))$(findstring arm64,$(MACHINE)),)
+SWITCH_SRC := arch/switch_arm64_aapcs_$(BINFMT).S
 PROBE_SRC := tests/arch/probe_arm64_aapcs_elf.S
 else
 $(error weft has no context switch for $(MACHINE); see arch/PORTING.md)
@@ -71,7 +85,6 @@ endif
 LIB_CFLAGS := $(CFLAGS_ALL) -DWEFT_BUILDING -fvisibility=hidden
 
 # The poller backend: epoll on Linux, kqueue on the BSDs and macOS.
-UNAME_S := $(shell uname -s)
 ifeq ($(UNAME_S),Linux)
 POLLER ?= epoll
 else
@@ -85,7 +98,7 @@ PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
-        check-build check-kqueue test-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
+        check-build check-kqueue check-portability test-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
 all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
@@ -128,8 +141,15 @@ $(BUILD)/obj/arch/switch_fpenv.o $(BUILD)/pic/arch/switch_fpenv.o: $(SWITCH_SRC)
 $(BUILD)/libweft.a: $(OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+# The library's name for the dynamic linker: an ELF soname, or a Mach-O
+# install name (macOS's ld has no -soname; the file keeps its .so name).
+ifeq ($(UNAME_S),Darwin)
+SONAME := -Wl,-install_name,$(PREFIX)/lib/libweft.so.0
+else
+SONAME := -Wl,-soname,libweft.so.0
+endif
 $(BUILD)/libweft.so: $(PIC)
-	$(CC) -shared -Wl,-soname,libweft.so.0 -o $@ $^ $(LIBS)
+	$(CC) -shared $(SONAME) -o $@ $^ $(LIBS)
 
 # Fiber code built with -fstack-clash-protection touches each page of a
 # large frame in order, so any frame faults in the 64 KiB stack guard
@@ -213,7 +233,32 @@ check-kqueue:
 	$(CC) $(KQ_SIGNAL_CHECK)
 	@if command -v clang >/dev/null; then clang $(KQ_CHECK); \
 	    clang $(KQ_SIGNAL_CHECK); fi
-	@echo "io/poll_kqueue.c, io/signal.c (kqueue): compile (not run: no kqueue here)"
+	@echo "io/poll_kqueue.c, io/signal.c (kqueue): type-check against FreeBSD's declarations"
+
+# What can be checked here of the systems that cannot run here (README,
+# "Platforms"), beside check-kqueue: every library source compiled as on
+# a system that is not Linux (__linux__ undefined, the kqueue poller, and
+# glibc's headers less what FreeBSD or macOS lack: tests/compat/nolinux),
+# with gcc and clang; the thread-id syscall in core/thread.c alone; and
+# the Mach-O switches assembled for macOS on Intel and on Apple silicon,
+# both builds of each (clang). Nothing here runs on those systems.
+PORT_SRC := $(filter-out io/poll_%.c,$(wildcard core/*.c sched/*.c io/*.c)) \
+            io/poll_kqueue.c
+PORT_CHECK := -std=c11 $(WARN) -pthread -DWEFT_BUILDING -U__linux__ \
+              -isystem tests/compat/nolinux -Itests/compat/kqueue -fsyntax-only
+MACHO_SRC := x86_64:arch/switch_x86_64_sysv_macho.S \
+             arm64:arch/switch_arm64_aapcs_macho.S
+check-portability: check-kqueue
+	@set -e; for cc in $(CC) clang; do for f in $(PORT_SRC); do \
+	    $$cc $(PORT_CHECK) $$f; done; done
+	@echo "library sources: compile without __linux__ and Linux-only flags (gcc, clang)"
+	@if grep -rn SYS_gettid --include='*.[ch]' arch core sched io include | \
+	    grep -v '^core/thread.c:'; then \
+	    echo "SYS_gettid outside core/thread.c"; exit 1; fi
+	@set -e; for m in $(MACHO_SRC); do cpu=$${m%%:*}; f=$${m#*:}; \
+	    for v in "" "-DWEFT_FPENV=1 -DWEFT__SYMSUFFIX=_fpenv"; do \
+	    clang -target $$cpu-apple-macos -Iarch $$v -c $$f -o /dev/null; \
+	    done; echo "$$f: assembles for $$cpu-apple-macos (not run: no Mac here)"; done
 
 # Runs this build's suites; RUN is a prefix such as qemu. The conformance
 # suite switches raw contexts without sanitizer annotations, so it is built
@@ -237,7 +282,7 @@ test: deps deps-cross
 	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu,$(if $(strip $(LIBKQUEUE_SRC)), kqueue on libkqueue,) 60 s of fuzzing)"
 
 test-native: deps
-	$(MAKE) --no-print-directory check-kqueue
+	$(MAKE) --no-print-directory check-portability
 	MAKE='$(MAKE)' tests/build_options.sh
 	$(MAKE) --no-print-directory test-run BUILD=build/native
 	$(MAKE) --no-print-directory test-examples BUILD=build/native

@@ -179,7 +179,7 @@ static void pool_put(struct weft__thread *t, struct weft_coro *co,
         char *lo = weft__stack_lo(&co->stack);
         char *top = weft__stack_hi(&co->stack) - weft__page_size();
         if (top > lo)
-            madvise(lo, (size_t)(top - lo), MADV_DONTNEED);
+            madvise(lo, (size_t)(top - lo), WEFT__MADV_RELEASE);
         if (co->stack.guard == WEFT__GUARD_CANARY)
             for (int i = 0; i < WEFT__CANARY_WORDS; i++)
                 ((uint64_t *)lo)[i] = WEFT__CANARY;

@@ -29,6 +29,10 @@ void *weft__alloc(size_t size);  /* NULL on ENOMEM; not zeroed */
 void *weft__zalloc(size_t size); /* zeroed */
 void weft__free(void *p, size_t size);
 
+/* ---- the calling thread (core/thread.c) ---- */
+/* Its number as gdb and ps show it (Linux's gettid), for reports. */
+long weft__thread_id(void);
+
 #include "coro.h"
 #include "stack.h"
 

@@ -41,8 +41,24 @@
 
 #include "internal.h"
 
-#ifndef MADV_GUARD_INSTALL
+#if defined(__linux__) && !defined(MADV_GUARD_INSTALL)
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 lacks it */
+#endif
+/* Slab mappings: MAP_NORESERVE where it exists (no swap reserved for
+ * address space a fiber may never touch; FreeBSD dropped the flag).
+ * MAP_STACK where it only marks stack memory: Linux (a hint) and
+ * OpenBSD, which kills a process whose stack pointer is outside such
+ * memory at a syscall. Not on FreeBSD and DragonFly, where MAP_STACK
+ * makes one grow-down stack region, not a slab of stacks. */
+#ifdef MAP_NORESERVE
+#define SLAB_NORESERVE MAP_NORESERVE
+#else
+#define SLAB_NORESERVE 0
+#endif
+#if defined(MAP_STACK) && (defined(__linux__) || defined(__OpenBSD__))
+#define SLAB_STACK MAP_STACK
+#else
+#define SLAB_STACK 0
 #endif
 
 atomic_size_t weft__page_bytes;
@@ -81,6 +97,7 @@ static void probe_guard(void)
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return;
+#ifdef MADV_GUARD_INSTALL
     int fds[2];
     if (madvise(p, ps, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
         if (write(fds[1], p, 1) < 0 && errno == EFAULT)
@@ -88,6 +105,7 @@ static void probe_guard(void)
         close(fds[0]);
         close(fds[1]);
     }
+#endif
     munmap(p, 2 * ps);
 }
 
@@ -226,9 +244,9 @@ static struct weft__slab *slab_new(struct weft__slab_class *c)
     if (n > WEFT__SLAB_SLOTS)
         n = WEFT__SLAB_SLOTS;
     for (; n >= 1; n = n > 1 ? n / 2 : 0) {
-        sl->base = mmap(NULL, n * c->stride, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                        -1, 0);
+        sl->base = mmap(
+            NULL, n * c->stride, PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | SLAB_NORESERVE | SLAB_STACK, -1, 0);
         if (sl->base != MAP_FAILED)
             break;
     }
@@ -257,8 +275,10 @@ static unsigned slot_guard(char *map)
 {
     size_t gs = weft__guard_size();
     unsigned g = (unsigned)guard_mode;
+#ifdef MADV_GUARD_INSTALL
     if (g == WEFT__GUARD_MADVISE && madvise(map, gs, MADV_GUARD_INSTALL) != 0)
         g = WEFT__GUARD_MPROTECT;
+#endif
     if (g == WEFT__GUARD_MPROTECT) {
         /* Each split costs a VMA (two per stack in all); ENOMEM from
          * mprotect is vm.max_map_count reached by someone else. */
@@ -393,9 +413,11 @@ void weft__stack_unmap(struct weft__stack *s)
     }
     /* Give the pages back before the slot can be handed out again (the
      * slot still counts as live meanwhile, so the slab stays). The guard
-     * stays: MADV_DONTNEED keeps guard markers and PROT_NONE alike. */
+     * stays: MADV_DONTNEED keeps guard markers and PROT_NONE alike, and
+     * MADV_FREE (WEFT__MADV_RELEASE on the BSDs) is not asked of it. */
     pthread_mutex_unlock(&slab_lock);
-    madvise(sl->base + i * sl->stride + gs, sl->stride - gs, MADV_DONTNEED);
+    madvise(sl->base + i * sl->stride + gs, sl->stride - gs,
+            WEFT__MADV_RELEASE);
     pthread_mutex_lock(&slab_lock);
     if (sl->nlive == 1) {
         sl->nlive = 0;

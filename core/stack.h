@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "config.h"
 /* How a stack is protected against overflow. */
@@ -27,6 +28,16 @@ struct weft__stack {
     unsigned valgrind_id;    /* VALGRIND_STACK_REGISTER id, 0 if none */
     struct weft__slab *slab; /* the mapping it was carved from (stack.c) */
 };
+
+/* The madvise advice that gives a free stack's pages back (the mapping
+ * and its guard stay): MADV_DONTNEED on Linux, which drops them at once;
+ * MADV_FREE on the BSDs and macOS, where MADV_DONTNEED is only a hint
+ * that keeps them. Nothing reads a released stack before writing it. */
+#if defined(__linux__) || !defined(MADV_FREE)
+#define WEFT__MADV_RELEASE MADV_DONTNEED
+#else
+#define WEFT__MADV_RELEASE MADV_FREE
+#endif
 
 #define WEFT__CANARY 0x5745465443414e59ull /* "WEFTCANY" */
 #define WEFT__CANARY_WORDS 8

@@ -23,6 +23,14 @@ int weft__wait_descriptor_frees(int64_t deadline, int64_t backoff_ns);
  * deadline had passed already, -ECANCELED. */
 int weft__pause(int64_t deadline, int64_t pause_ns);
 
+/* Sockets weft makes (io/io.c): non-blocking and close-on-exec, by the
+ * flags of socket() and accept4() where the system has them (Linux, the
+ * BSDs), by fcntl after a plain socket() or accept() where it does not
+ * (macOS); with SO_NOSIGPIPE where send() has no MSG_NOSIGNAL (macOS).
+ * The descriptor, or -errno. */
+int weft__socket(int family, int type, int protocol);
+int weft__accept(int lfd, struct sockaddr *addr, socklen_t *addrlen);
+
 /* weft_connect with a deadline (monotonic ns; < 0: none) in place of a
  * timeout. */
 int weft__connect(int fd, const struct sockaddr *addr, socklen_t addrlen,

@@ -5,7 +5,9 @@
  * a plain thread polls) and try again; EINTR is retried.
  *
  * Sockets are used with MSG_DONTWAIT (and MSG_NOSIGNAL for sends), so
- * they need no flag changes and never raise SIGPIPE. Other descriptors
+ * they need no flag changes and never raise SIGPIPE (macOS has no
+ * MSG_NOSIGNAL: weft's own sockets get SO_NOSIGPIPE, and a send on any
+ * other ignores SIGPIPE as a write to a pipe does). Other descriptors
  * (pipes, ttys) answer ENOTSOCK to that first try; they are switched to
  * O_NONBLOCK and used with read/write. That check is made on every call,
  * not cached: after a plain close() the same number may name another
@@ -115,7 +117,14 @@ static ssize_t attempt_out(int fd, void *arg)
     struct rw *op = arg;
     ssize_t n;
     if (!op->notsock) {
+#ifdef MSG_NOSIGNAL
         int fl = op->flags | MSG_DONTWAIT | MSG_NOSIGNAL;
+#else
+        /* macOS: weft's own sockets have SO_NOSIGPIPE; for the others a
+         * closed peer must not kill the process either. */
+        ignore_sigpipe();
+        int fl = op->flags | MSG_DONTWAIT;
+#endif
         if (op->iovcnt == 1 && op->to == NULL) {
             n = send(fd, op->iov[0].iov_base, op->iov[0].iov_len, fl);
         } else {
@@ -304,6 +313,48 @@ ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
 
 /* ---- accept and connect ---- */
 
+/* fd, made non-blocking and close-on-exec, and SO_NOSIGPIPE where that
+ * is how sends avoid SIGPIPE; or -errno (fd closed). */
+static int new_socket(int fd, bool flags_set)
+{
+    if (fd < 0)
+        return -errno;
+    if (!flags_set && (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+                       fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0))
+        goto fail;
+#if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on) < 0)
+        goto fail;
+#endif
+    return fd;
+
+fail:;
+    int err = errno;
+    close(fd);
+    return -err;
+}
+
+int weft__socket(int family, int type, int protocol)
+{
+#ifdef SOCK_NONBLOCK
+    return new_socket(
+        socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol), true);
+#else
+    return new_socket(socket(family, type, protocol), false);
+#endif
+}
+
+int weft__accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
+{
+#ifdef SOCK_NONBLOCK /* accept4 comes with it (Linux, the BSDs) */
+    return new_socket(accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC),
+                      true);
+#else
+    return new_socket(accept(lfd, addr, addrlen), false);
+#endif
+}
+
 /* Errors accept reports for a connection that died in the queue, or for
  * the network under it (accept(2), "Error handling"): try the next one. */
 static bool accept_retry(int err)
@@ -313,7 +364,9 @@ static bool accept_retry(int err)
     case EPROTO:
     case ENOPROTOOPT:
     case EHOSTDOWN:
+#ifdef ENONET /* Linux */
     case ENONET:
+#endif
     case EHOSTUNREACH:
     case EOPNOTSUPP:
     case ENETUNREACH:
@@ -336,7 +389,7 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
      * connection and no fiber has run since, so only that fiber's own
      * code ran in between. Without the check, a listening socket closed
      * with plain close() and its number reused for a new, blocking one
-     * would block the loop's thread in accept4. A server's acceptor,
+     * would block the loop's thread in accept. A server's acceptor,
      * which takes every queued connection before it waits, makes one
      * fcntl per burst instead of one per connection. */
     if (!weft__fd_in_accept_burst(lfd)) {
@@ -348,7 +401,7 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
     int64_t deadline = weft__wait_deadline(timeout_ms);
     int64_t backoff = WEFT__ACCEPT_BACKOFF_MIN_NS;
     for (;;) {
-        int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = weft__accept(lfd, addr, addrlen);
         if (fd >= 0) {
             if (flags & WEFT_ACCEPT_NODELAY) {
                 int on = 1;
@@ -365,7 +418,7 @@ int weft_accept_ex(int lfd, struct sockaddr *addr, socklen_t *addrlen,
             weft__fd_accepted(lfd);
             return fd;
         }
-        int err = errno;
+        int err = -fd;
         if (err == EINTR || accept_retry(err))
             continue;
         if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {

@@ -171,11 +171,9 @@ static int first_address(const char *host, const char *port, bool passive,
         return rc;
     rc = -EADDRNOTAVAIL;
     for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
-        int fd =
-            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   a->ai_protocol);
+        int fd = weft__socket(a->ai_family, a->ai_socktype, a->ai_protocol);
         if (fd < 0) {
-            rc = -errno;
+            rc = fd;
             continue;
         }
         rc = use(fd, a, deadline, arg);
@@ -215,7 +213,7 @@ static int use_to_listen(int fd, const struct addrinfo *a, int64_t deadline,
     if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
         listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0)
         return -errno;
-    weft__fd_fresh(fd, WEFT__FD_STREAM, true); /* made with SOCK_NONBLOCK */
+    weft__fd_fresh(fd, WEFT__FD_STREAM, true); /* weft__socket: non-blocking */
     return 0;
 }
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../sched/internal.h"
@@ -33,8 +32,7 @@ static void report_watched(const struct watch *w, int fd, const char *call)
             "weft: %s: fd %d is watched by loop %p of thread %ld, called "
             "from thread %ld; use it from that loop "
             "(weft_call_soon_threadsafe)\n",
-            call, fd, (void *)w->loop, w->loop->owner_tid,
-            (long)syscall(SYS_gettid));
+            call, fd, (void *)w->loop, w->loop->owner_tid, weft__thread_id());
 }
 
 /* A fiber of loop starts waiting on fd. False (reported) if a fiber of

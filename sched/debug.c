@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -36,11 +35,6 @@ int weft_loop_set_slow_ms(weft_loop *loop, int64_t slow_ms)
         return -EINVAL;
     loop->slow_ns = weft__ms_to_ns(slow_ms); /* huge: never slow */
     return 0;
-}
-
-static long thread_number(void)
-{
-    return (long)syscall(SYS_gettid);
 }
 
 const char *weft__fiber_name(const struct weft__fiber *f, char *buf)
@@ -138,7 +132,7 @@ void weft__debug_wrong_thread(const struct weft_loop *loop, const char *call,
     fprintf(stderr,
             "weft: %s: %s belongs to loop %p of thread %ld, called from "
             "thread %ld; use weft_submit or weft_call_soon_threadsafe\n",
-            call, what, (const void *)loop, loop->owner_tid, thread_number());
+            call, what, (const void *)loop, loop->owner_tid, weft__thread_id());
 }
 
 /* What a parked fiber waits on, in words. */

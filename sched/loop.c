@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +77,7 @@ static void forget(struct weft_loop *loop)
 void weft__loop_bind(struct weft_loop *loop)
 {
     loop->owner = pthread_self();
-    loop->owner_tid = (long)syscall(SYS_gettid);
+    loop->owner_tid = weft__thread_id();
     loop->bound = true;
     make_current(loop);
 }

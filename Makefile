@@ -357,7 +357,10 @@ ifeq ($(strip $(LIBKQUEUE_SRC)),)
 	@echo "test-kqueue: skipped (no LIBKQUEUE_SRC=dir: a libkqueue source tree to run the kqueue backend on)"
 else
 	@./scripts/deps.sh native kqueue
-	@set -e; src=$$(cd '$(call sq,$(LIBKQUEUE_SRC))' && pwd); \
+	@set -e; src=$$(cd '$(call sq,$(LIBKQUEUE_SRC))' 2>/dev/null && pwd) || \
+	    { echo "test-kqueue: LIBKQUEUE_SRC=$(LIBKQUEUE_SRC) is not a directory"; exit 1; }; \
+	    [ -f "$$src/CMakeLists.txt" ] || \
+	    { echo "test-kqueue: $$src is not a libkqueue source tree (no CMakeLists.txt)"; exit 1; }; \
 	    b=$(KQ_BUILD)/libkqueue; \
 	    if [ "$$(cat $$b/source 2>/dev/null)" != "$$src" ]; then \
 	        rm -rf $$b; mkdir -p $$b; \

@@ -318,22 +318,24 @@ BENCH_CFLAGS := $(CFLAGS_ALL) -O2 -Iinclude -Iarch $(if $(BOOST_LIBS),-DWEFT_HAV
                 $(if $(ST_LIBS),-DWEFT_HAVE_ST=1)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 
-$(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
+$(BUILD)/bench/%: bench/%.c bench/bench.h bench/baselines.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
 
-# bench_scale's Go comparator, built when Go is installed (make bench
-# installs golang-go when it can; without it the comparison is skipped).
+# The Go comparators (bench/go/*.go: go_spawn for bench_scale, go_micro
+# for bench_micro), built when Go is installed (make bench installs
+# golang-go when it can; without it the comparisons are "-").
 GO = $(shell command -v go 2>/dev/null)
-$(BUILD)/bench/go_spawn: bench/go/spawn.go
+GO_BENCHES := $(patsubst bench/go/%.go,$(BUILD)/bench/go_%,$(wildcard bench/go/*.go))
+$(BUILD)/bench/go_%: bench/go/%.go
 	@mkdir -p $(dir $@)
 	cd bench/go && GOCACHE=$(abspath $(BUILD))/gocache GO111MODULE=off \
-	    $(GO) build -o $(abspath $@) spawn.go
+	    $(GO) build -o $(abspath $@) $*.go
 
 bench: deps
 	@./scripts/deps.sh boost st go http || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
-bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn) $(BUILD)/examples/http
+bench-run: $(BENCHES) $(if $(GO),$(GO_BENCHES)) $(BUILD)/examples/http
 	@WEFT_BENCH_QUICK=$(QUICK) ./bench/run.sh $(BUILD)/bench $(ONLY)
 
 # ---- examples ----

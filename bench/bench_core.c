@@ -9,13 +9,8 @@
  *   - two pthreads ping-ponging through a futex on the same CPU;
  *   - resident memory per idle coroutine, 100,000 of them, all guarded.
  */
-#include "bench.h"
+#include "baselines.h"
 
-#include <errno.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../core/internal.h"
@@ -56,37 +51,6 @@ static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
 SWITCH_ROUND(plain, weft__switch, weft__make, switch_stack[0])
 SWITCH_ROUND(fpenv, weft__switch_fpenv, weft__make_fpenv, switch_stack[1])
 
-#ifdef WEFT_HAVE_BOOST
-/* Boost.Context's C-linkage fcontext API (boost/context/detail/fcontext.hpp).
- */
-typedef void *fcontext_t;
-typedef struct {
-    fcontext_t fctx;
-    void *data;
-} transfer_t;
-transfer_t jump_fcontext(fcontext_t const to, void *vp);
-fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
-
-static char boost_stack[64 * 1024] __attribute__((aligned(64)));
-
-static void boost_partner(transfer_t t)
-{
-    for (;;)
-        t = jump_fcontext(t.fctx, NULL);
-}
-
-static double boost_round(long n)
-{
-    fcontext_t ctx = make_fcontext(boost_stack + sizeof boost_stack,
-                                   sizeof boost_stack, boost_partner);
-    transfer_t t = jump_fcontext(ctx, NULL); /* enter */
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++)
-        t = jump_fcontext(t.fctx, NULL);
-    return (double)(bench_now_ns() - t0) / (double)n;
-}
-#endif
-
 /* ---- create + run + finish ---- */
 
 static void *noop(void *arg)
@@ -103,67 +67,6 @@ static double coro_create_round(long n)
         weft_coro_free(co);
     }
     return (double)(bench_now_ns() - t0) / (double)n;
-}
-
-static double pthread_create_round(long n)
-{
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        pthread_t th;
-        if (pthread_create(&th, NULL, noop, NULL) != 0) {
-            perror("pthread_create");
-            exit(1);
-        }
-        pthread_join(th, NULL);
-    }
-    return (double)(bench_now_ns() - t0) / (double)n;
-}
-
-/* ---- futex ping-pong between two pthreads on one CPU ---- */
-
-static atomic_int turn; /* 0: main's turn, 1: partner's, 2: stop */
-
-static void futex_wait(atomic_int *addr, int val)
-{
-    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(atomic_int *addr)
-{
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static void *futex_partner(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int t;
-        while ((t = atomic_load(&turn)) == 0)
-            futex_wait(&turn, 0);
-        if (t == 2)
-            return NULL;
-        atomic_store(&turn, 0);
-        futex_wake(&turn);
-    }
-}
-
-static double futex_round(long n)
-{
-    pthread_t th;
-    atomic_store(&turn, 0);
-    pthread_create(&th, NULL, futex_partner, NULL);
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        atomic_store(&turn, 1);
-        futex_wake(&turn);
-        while (atomic_load(&turn) == 1)
-            futex_wait(&turn, 1);
-    }
-    double ns = (double)(bench_now_ns() - t0) / (double)n;
-    atomic_store(&turn, 2);
-    futex_wake(&turn);
-    pthread_join(th, NULL);
-    return ns;
 }
 
 /* ---- memory per idle coroutine ---- */
@@ -206,7 +109,7 @@ int main(void)
         sw[r] = plain_round(nsw);
         swf[r] = fpenv_round(nsw);
 #ifdef WEFT_HAVE_BOOST
-        bst[r] = boost_round(nsw);
+        bst[r] = boost_switch_round(nsw);
 #else
         bst[r] = 0;
 #endif
@@ -228,7 +131,7 @@ int main(void)
     coro_create_round(100000);
     for (int r = 0; r < ROUNDS; r++) {
         cc[r] = coro_create_round(1000000);
-        pc[r] = pthread_create_round(1000);
+        pc[r] = pt_spawn_round(1000, -1);
     }
     double m_cc = bench_median(cc, ROUNDS), m_pc = bench_median(pc, ROUNDS);
     bench_line("coro_create_run_finish_pooled", m_cc, "ns");
@@ -237,7 +140,7 @@ int main(void)
     /* Futex ping-pong, both threads on CPU 0. */
     double fx[5];
     for (int r = 0; r < 5; r++)
-        fx[r] = futex_round(20000);
+        fx[r] = pt_futex_round(20000, 0);
     double m_fx = bench_median(fx, 5);
     bench_line("pthread_futex_pingpong_one_cpu", m_fx, "ns");
 

@@ -333,7 +333,7 @@ $(BUILD)/bench/go_%: bench/go/%.go
 	    $(GO) build -o $(abspath $@) $*.go
 
 bench: deps
-	@./scripts/deps.sh boost st go http || true
+	@./scripts/deps.sh boost st go http plot || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
 bench-run: $(BENCHES) $(if $(GO),$(GO_BENCHES)) $(BUILD)/examples/http
 	@WEFT_BENCH_QUICK=$(QUICK) ./bench/run.sh $(BUILD)/bench $(ONLY)

@@ -146,45 +146,61 @@ static inline double bench_fig_ratio(const struct bench_fig *f)
     return f->higher_is_better ? w / p : p / w;
 }
 
-static inline void bench_fmt(char *buf, size_t size, double v)
+/* v with `digits` significant digits, or "-" for NAN. */
+static inline void bench_fmt(char *buf, size_t size, double v, int digits)
 {
     if (isnan(v))
         snprintf(buf, size, "-");
     else
-        snprintf(buf, size, "%.4g", v);
+        snprintf(buf, size, "%.*g", digits, v);
 }
 
+/* Prints f, and appends its row to WEFT_BENCH_CSV (with the header
+ * first when the file is empty). */
 static inline void bench_emit(const struct bench_fig *f)
 {
     static const char *const who[BENCH_NWHO] = {
         "weft", "pthreads", "pthreads_2cpu", "boost", "st", "go", "floor"};
-    double lo = NAN, hi = NAN;
+    double med[BENCH_NWHO], lo = NAN, hi = NAN;
     for (int i = 0; i < f->n[BENCH_WEFT]; i++) {
         double v = f->v[BENCH_WEFT][i];
         lo = isnan(lo) || v < lo ? v : lo;
         hi = isnan(hi) || v > hi ? v : hi;
     }
-    char m[BENCH_NWHO][32], r[32], l[32], h[32];
     for (int i = 0; i < BENCH_NWHO; i++)
-        bench_fmt(m[i], sizeof m[i], bench_fig_median(f, (enum bench_who)i));
-    bench_fmt(r, sizeof r, bench_fig_ratio(f));
-    bench_fmt(l, sizeof l, lo);
-    bench_fmt(h, sizeof h, hi);
+        med[i] = bench_fig_median(f, (enum bench_who)i);
+    double ratio = bench_fig_ratio(f);
+    char a[32], b[32], c[32];
+    bench_fmt(a, sizeof a, med[BENCH_WEFT], 4);
+    bench_fmt(b, sizeof b, lo, 4);
+    bench_fmt(c, sizeof c, hi, 4);
     printf("%s [%s] %s: weft %s (%s..%s, %d rounds)", f->name, f->cond, f->unit,
-           m[0], l, h, f->n[BENCH_WEFT]);
+           a, b, c, f->n[BENCH_WEFT]);
     for (int i = 1; i < BENCH_NWHO; i++)
-        if (f->n[i])
-            printf(", %s %s", who[i], m[i]);
-    printf(", ratio %s\n", r);
+        if (f->n[i]) {
+            bench_fmt(a, sizeof a, med[i], 4);
+            printf(", %s %s", who[i], a);
+        }
+    bench_fmt(a, sizeof a, ratio, 3);
+    printf(", ratio %s\n", a);
     fflush(stdout);
+
     const char *path = getenv("WEFT_BENCH_CSV");
     FILE *csv = path && *path ? fopen(path, "a") : NULL;
     if (csv == NULL)
         return;
+    fseek(csv, 0, SEEK_END);
+    if (ftell(csv) == 0)
+        fprintf(csv, "%s\n", BENCH_CSV_HEADER);
     fprintf(csv, "%s,%s,%s", f->name, f->cond, f->unit);
-    for (int i = 0; i < BENCH_NWHO; i++)
-        fprintf(csv, ",%s", m[i]);
-    fprintf(csv, ",%s,%d,%s,%s\n", r, f->n[BENCH_WEFT], l, h);
+    for (int i = 0; i < BENCH_NWHO; i++) {
+        bench_fmt(a, sizeof a, med[i], 6);
+        fprintf(csv, ",%s", a);
+    }
+    bench_fmt(a, sizeof a, ratio, 4);
+    bench_fmt(b, sizeof b, lo, 6);
+    bench_fmt(c, sizeof c, hi, 6);
+    fprintf(csv, ",%s,%d,%s,%s\n", a, f->n[BENCH_WEFT], b, c);
     fclose(csv);
 }
 

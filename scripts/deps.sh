@@ -12,9 +12,11 @@
 #   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
 #   st       State Threads (a benchmark comparator only; not fatal)
-#   go       Go (the 1M-spawn comparator of bench_scale only; not fatal)
+#   go       Go (the goroutine comparators of bench_micro and bench_scale;
+#            not fatal)
 #   http     wrk and nginx (bench_http's load generator and comparator; not
 #            fatal)
+#   plot     gnuplot (make bench draws the scaling study with it; not fatal)
 #   fuzz     clang with libFuzzer (compiler-rt) for `make fuzz`
 set -u
 
@@ -72,6 +74,10 @@ need_http() {
     [ -x /usr/sbin/nginx ] || echo "nginx-light"
 }
 
+need_plot() {
+    command -v gnuplot >/dev/null 2>&1 || echo "gnuplot-nox"
+}
+
 apt_install() { # $1 = multiarch needed (0/1), rest = packages
     multi=$1
     shift
@@ -99,6 +105,7 @@ for group in "$@"; do
     st) pkgs=$(need_st | tr '\n' ' ') multi=0 fatal=0 ;;
     go) pkgs=$(need_go | tr '\n' ' ') multi=0 fatal=0 ;;
     http) pkgs=$(need_http | tr '\n' ' ') multi=0 fatal=0 ;;
+    plot) pkgs=$(need_plot | tr '\n' ' ') multi=0 fatal=0 ;;
     fuzz) pkgs=$(need_fuzz | tr '\n' ' ') multi=0 fatal=1 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac

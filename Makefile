@@ -5,9 +5,11 @@
 #
 #   make                 libweft.a, libweft.so, weft.pc in $(BUILD)
 #   make test            native, ASan+UBSan, TSan and aarch64 (qemu) suites
-#   make bench           weft against pthreads (and Boost.Context if present)
+#   make bench           weft against pthreads, Boost.Context, State Threads
+#                        and Go: one table (bench/results/latest.md, .csv)
+#                        and the scaling study's pictures (.svg)
 #                        QUICK=1: shorter runs; ONLY=name: one benchmark
-#                        (ONLY=http runs bench/bench_http.c)
+#                        (ONLY=micro runs bench/bench_micro.c)
 #   make install PREFIX=/usr/local
 #   make format-check    clang-format, config in .clang-format
 #   make fuzz            libFuzzer on the scheduler (FUZZ_TIME=60 seconds)

@@ -21,7 +21,7 @@
  * (later rounds reuse what the stack pool and the allocators kept).
  *
  * WEFT_BENCH_SCALE_MAX caps N (default 1,000,000); WEFT_BENCH_QUICK=1
- * stops at 100,000.
+ * stops at 100,000, with one or two rounds per size.
  */
 #include "bench.h"
 
@@ -266,8 +266,8 @@ int main(void)
     const char *e = getenv("WEFT_BENCH_SCALE_MAX");
     if (e != NULL && *e)
         max = strtol(e, NULL, 10);
-    e = getenv("WEFT_BENCH_QUICK");
-    if (e != NULL && e[0] == '1' && max > 100000)
+    bool quick = bench_quick();
+    if (quick && max > 100000)
         max = 100000;
     if (bench_pin(0) != 0)
         perror("sched_setaffinity (numbers will be noisier)");
@@ -282,7 +282,8 @@ int main(void)
                "does): no Go column\n");
     static const long sizes[] = {1000, 10000, 100000, 1000000};
     double ratio_1m = -1, go_ratio_1m = -1;
-    bool threads = true; /* until pthread_create fails at some size */
+    bool threads = true;   /* until pthread_create fails at some size */
+    char th_stop[96] = ""; /* where, for the larger sizes' conditions */
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         long n = sizes[k];
         if (n > max)
@@ -293,10 +294,12 @@ int main(void)
          * hosts (a VM whose guest memory the host has not backed yet), so
          * neither side may always come first. */
         int rounds = n <= 10000 ? 8 : n <= 100000 ? 4 : 2;
+        if (quick)
+            rounds = n <= 10000 ? 2 : 1;
         double fl[8], tot[8], sp[8], wf[8], gt[8], th[8];
         long rss = 0, th_rss = 0, th_made = 0, go_rss = 0;
         char cond[160];
-        snprintf(cond, sizeof cond, "N=%ld", n);
+        snprintf(cond, sizeof cond, "N=%ld%s", n, th_stop);
         struct bench_fig per = {.name = "scale: create + block once + finish",
                                 .cond = cond,
                                 .unit = "ns per unit"},
@@ -382,10 +385,11 @@ int main(void)
                    sysctl_long("/proc/sys/kernel/pid_max"),
                    sysctl_long("/proc/sys/kernel/threads-max"),
                    sysctl_long("/proc/sys/vm/max_map_count"));
-            snprintf(cond, sizeof cond,
-                     "N=%ld; pthreads stopped at %ld (%s; kernel.pid_max %ld)",
-                     n, th_made, strerrorname_np(th_err),
+            snprintf(th_stop, sizeof th_stop,
+                     "; pthreads stopped at %ld (%s; kernel.pid_max %ld)",
+                     th_made, strerrorname_np(th_err),
                      sysctl_long("/proc/sys/kernel/pid_max"));
+            snprintf(cond, sizeof cond, "N=%ld%s", n, th_stop);
             snprintf(name, sizeof name, "scale_%s_pthreads_total", l);
             printf("%-40s %12s ms\n", name, "-");
             th_made = 0;

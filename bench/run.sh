@@ -12,7 +12,7 @@ only=${only#bench_}
 results=$(cd "$(dirname "$0")" && pwd)/results
 mkdir -p "$results"
 csv=$results/latest.csv
-rm -f "$csv"
+rm -f "$csv" "$results"/*.svg "$results/latest.md"
 export WEFT_BENCH_CSV="$csv"
 
 machine="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: *//'), \

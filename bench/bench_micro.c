@@ -763,5 +763,15 @@ int main(void)
                          pt / s0, ">=", 300);
     pass &= bench_target("fd noticed while fibers yield, loaded (us)", io,
                          "<=", 1000);
+
+    /* Issue 4's, on the idle figures: against the better pthread pair. */
+    double ci = bench_fig_median(&figs[0][F_CHAN], BENCH_WEFT);
+    double calls = bench_fig_median(&figs[0][F_CALLS], BENCH_WEFT);
+    printf("\n# targets (issue 4), measured in this run (idle)\n");
+    pass &= bench_target("unbuffered chan ping-pong, two fibers (ns)", ci,
+                         "<=", 50);
+    pass &= bench_target("submit+await / pthread request-response",
+                         1 / bench_fig_ratio(&figs[0][F_SUBMIT]), "<=", 2.0);
+    pass &= bench_target("call_soon_threadsafe (M calls/s)", calls, ">=", 2.0);
     return pass ? 0 : 2;
 }

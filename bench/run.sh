@@ -24,7 +24,7 @@ status=0
 ran=0
 done_list=""
 # The table's benchmarks first, then the targets of earlier issues.
-for name in micro scale echo core loop futures http \
+for name in micro scale echo core loop http \
     $(cd "$dir" && ls bench_* 2>/dev/null | sed 's/^bench_//'); do
     b=$dir/bench_$name
     [ -x "$b" ] || continue

@@ -25,6 +25,8 @@
 #define NREGS 6
 #elif defined(__aarch64__)
 #define NREGS 19
+#elif defined(__riscv)
+#define NREGS 24 /* s0-s11, fs0-fs11 */
 #endif
 
 typedef void *(*switch_fn)(void **, void *, void *);
@@ -158,8 +160,8 @@ static int rounding_mode(void)
  * sides agree, so each field must be seen to differ on its own.
  */
 struct fpctl {
-    uint32_t a; /* MXCSR without its exception flags; FPCR */
-    uint32_t b; /* x87 control word; unused */
+    uint32_t a; /* MXCSR without its exception flags; FPCR; frm */
+    uint32_t b; /* x87 control word; unused; fflags */
 };
 
 #if defined(__x86_64__)
@@ -209,6 +211,35 @@ static const struct fpctl fp_states[] = {
     {1u << 24, 0},                /* FZ */
     {1u << 25, 0},                /* DN */
     {1u << 26, 0},                /* AHP */
+};
+#define FP_FLAGS 0u
+#elif defined(__riscv)
+/*
+ * The psABI gives all of fcsr thread storage duration (C11 7.6), so the
+ * FP-environment switch keeps each context's fflags too: here they are
+ * state that must survive like frm, not noise raised on the side.
+ */
+static struct fpctl fpctl_get(void)
+{
+    unsigned long frm, fflags;
+    __asm__ volatile("frrm %0\n\tfrflags %1" : "=r"(frm), "=r"(fflags));
+    return (struct fpctl){(uint32_t)frm, (uint32_t)fflags};
+}
+
+static void fpctl_set(struct fpctl c, unsigned flags)
+{
+    (void)flags; /* the flags are in c.b */
+    unsigned long frm = c.a, fflags = c.b;
+    __asm__ volatile("fsrm %0\n\tfsflags %1" ::"r"(frm), "r"(fflags));
+}
+
+static const struct fpctl fp_states[] = {
+    {0, 0},    {1, 0},    /* frm: toward zero */
+    {2, 0},               /* frm: down */
+    {3, 0},               /* frm: up */
+    {4, 0},               /* frm: to nearest, ties to max magnitude */
+    {0, 0x10}, {0, 0x01}, /* fflags: invalid (NV), inexact (NX) alone */
+    {0, 0x1f},            /* fflags: every one */
 };
 #define FP_FLAGS 0u
 #endif
@@ -450,7 +481,11 @@ static void check_fp_fields(const struct variant *v)
             fpctl_set(fp_states[0], 0);
             stack_free(stack);
         }
+#if defined(__riscv)
+    report(ok, v->name, "frm and fflags each survive switches, alone");
+#else
     report(ok, v->name, "each FP control field survives switches, alone");
+#endif
 }
 
 int main(void)

@@ -5,7 +5,7 @@
 #
 #   make                 libweft.a, libweft.so, weft.pc in $(BUILD)
 #   make test            native, ASan+UBSan, TSan, aarch64 and riscv64 (qemu)
-#                        suites
+#                        suites, and the portable switch (ARCH=generic)
 #   make bench           weft against pthreads (and Boost.Context if present)
 #                        QUICK=1: shorter runs; ONLY=name: one benchmark
 #                        (ONLY=http runs bench/bench_http.c)
@@ -13,6 +13,7 @@
 #   make format-check    clang-format, config in .clang-format
 #   make fuzz            libFuzzer on the scheduler (FUZZ_TIME=60 seconds)
 # Options: FPENV=1 (save the FP control state in every switch),
+#          ARCH=generic (the portable C switch: a CPU without a port),
 #          POLLER=epoll|kqueue (default by uname -s),
 #          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir.
 
@@ -43,11 +44,15 @@ PROBE_SRC := tests/arch/probe_arm64_aapcs_elf.S
 else ifneq ($(findstring riscv64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_riscv64_lp64d_elf.S
 PROBE_SRC := tests/arch/probe_riscv64_lp64d_elf.S
-else
-$(error weft has no context switch for $(MACHINE); see arch/PORTING.md)
+else ifneq ($(ARCH),generic)
+$(error weft has no context switch for $(MACHINE); see arch/PORTING.md, or build with ARCH=generic)
 endif
-ifneq ($(ARCH),)
-$(error ARCH=$(ARCH): unknown (the default picks the CPU's port))
+ifeq ($(ARCH),generic)
+SWITCH_SRC := arch/switch_generic.c
+ARCH_CFLAGS := -DWEFT_ARCH_GENERIC=1
+ARCH_LIBS := -lm # its FP-environment build calls fegetmode/fesetmode
+else ifneq ($(ARCH),)
+$(error ARCH=$(ARCH): only ARCH=generic is known (the default picks the CPU's port))
 endif
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
@@ -56,7 +61,7 @@ OPT ?= -O2 -g
 CFLAGS_ALL := -std=c11 $(OPT) $(WARN) -pthread \
               -DWEFT_FPENV=$(FPENV) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
 ASFLAGS_ALL := -g -DWEFT_FPENV=$(FPENV) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
-LIBS := -pthread
+LIBS := -pthread $(ARCH_LIBS)
 
 ifeq ($(SAN),asan)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -93,7 +98,7 @@ PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
 .PHONY: all lib test test-run test-port test-native test-asan test-tsan \
-        test-aarch64 test-riscv64 \
+        test-aarch64 test-riscv64 test-generic \
         check-build check-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
@@ -262,8 +267,9 @@ test: deps deps-cross
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-aarch64
 	$(MAKE) --no-print-directory test-riscv64
+	$(MAKE) --no-print-directory test-generic
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=60
-	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, riscv64/qemu, 60 s of fuzzing)"
+	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, riscv64/qemu, generic switch, 60 s of fuzzing)"
 
 test-native: deps
 	$(MAKE) --no-print-directory check-kqueue
@@ -331,11 +337,22 @@ test-aarch64: deps-cross
 # the default and the FP-environment build, ALLOC=libc. The cross
 # toolchain's own libc is the only riscv64 glibc here, so qemu takes it
 # and its ld.so together (-L /usr/riscv64-linux-gnu).
+# Last, the portable switch there (ARCH=generic on a second CPU).
+RISCV64 := CC=riscv64-linux-gnu-gcc ALLOC=libc \
+           RUN="qemu-riscv64 -L /usr/riscv64-linux-gnu"
 test-riscv64: deps-cross
-	$(MAKE) --no-print-directory test-port BUILD=build/riscv64 \
-	    CC=riscv64-linux-gnu-gcc ALLOC=libc RUN="qemu-riscv64 -L /usr/riscv64-linux-gnu"
+	$(MAKE) --no-print-directory test-port BUILD=build/riscv64 $(RISCV64)
 	$(MAKE) --no-print-directory test-port BUILD=build/riscv64-fpenv FPENV=1 \
-	    CC=riscv64-linux-gnu-gcc ALLOC=libc RUN="qemu-riscv64 -L /usr/riscv64-linux-gnu"
+	    $(RISCV64)
+	$(MAKE) --no-print-directory test-port BUILD=build/riscv64-generic \
+	    ARCH=generic $(RISCV64)
+
+# The portable switch (ARCH=generic), natively: conformance, smoke and the
+# full libcheck suite; conformance and smoke in its FP-environment build.
+test-generic: deps
+	$(MAKE) --no-print-directory test-run ARCH=generic BUILD=build/generic
+	$(MAKE) --no-print-directory test-port ARCH=generic FPENV=1 \
+	    BUILD=build/generic-fpenv
 
 # ---- fuzzing ----
 
@@ -365,7 +382,22 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
+
+# bench_core times the portable switch (arch/switch_generic.c, make
+# ARCH=generic) beside the CPU's: built again under other names.
+BENCH_GENERIC_OBJ := $(BUILD)/obj/arch/bench_generic.o \
+                     $(BUILD)/obj/arch/bench_generic_fpenv.o
+$(BUILD)/bench/bench_core: $(BENCH_GENERIC_OBJ)
+$(BUILD)/obj/arch/bench_generic.o: arch/switch_generic.c arch/context.h $(BUILD)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(LIB_CFLAGS)) \
+	    -DWEFT_ARCH_GENERIC=1 -DWEFT__SYMSUFFIX=_generic -c $< -o $@
+$(BUILD)/obj/arch/bench_generic_fpenv.o: arch/switch_generic.c arch/context.h $(BUILD)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(LIB_CFLAGS)) \
+	    -DWEFT_ARCH_GENERIC=1 -UWEFT_FPENV -DWEFT_FPENV=1 \
+	    -DWEFT__SYMSUFFIX=_generic_fpenv -c $< -o $@
 
 # bench_scale's Go comparator, built when Go is installed (make bench
 # installs golang-go when it can; without it the comparison is skipped).

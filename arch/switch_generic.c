@@ -53,6 +53,9 @@
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
+#if defined(__APPLE__)
+#define _XOPEN_SOURCE 700 /* macOS declares ucontext only then (not tried) */
+#endif
 #include <fenv.h>
 #include <setjmp.h>
 #include <stdint.h>

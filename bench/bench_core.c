@@ -3,7 +3,9 @@
  * The core layer against its baselines, in one process pinned to one CPU:
  *   - context switch round trip: weft (default and FP-environment builds
  *     of the switch) against Boost.Context's jump_fcontext when Debian's
- *     libboost-context-dev is installed;
+ *     libboost-context-dev is installed; and the portable switch of make
+ *     ARCH=generic (arch/switch_generic.c, linked here under other names)
+ *     against glibc's swapcontext, what a CPU without a port pays;
  *   - coroutine create + run + finish on a pooled stack, against
  *     pthread_create + pthread_join;
  *   - two pthreads ping-ponging through a futex on the same CPU;
@@ -11,6 +13,7 @@
  */
 #include "baselines.h"
 
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "../core/internal.h"
@@ -24,7 +27,7 @@ static struct {
     void *main_sp, *ctx_sp;
 } sw_state;
 
-static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
+static char switch_stack[4][64 * 1024] __attribute__((aligned(64)));
 
 /*
  * A context that switches straight back, and a timed loop of round trips
@@ -50,6 +53,42 @@ static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
 
 SWITCH_ROUND(plain, weft__switch, weft__make, switch_stack[0])
 SWITCH_ROUND(fpenv, weft__switch_fpenv, weft__make_fpenv, switch_stack[1])
+
+/* The portable switch, built a second time for this benchmark with the
+ * suffixes _generic and _generic_fpenv (Makefile, BENCH_GENERIC_OBJ). */
+void *weft__switch_generic(void **from_sp, void *to_sp, void *arg);
+void *weft__make_generic(void *stack_top, void (*entry)(void *), void *arg);
+void *weft__switch_generic_fpenv(void **from_sp, void *to_sp, void *arg);
+void *weft__make_generic_fpenv(void *stack_top, void (*entry)(void *),
+                               void *arg);
+SWITCH_ROUND(generic, weft__switch_generic, weft__make_generic, switch_stack[2])
+SWITCH_ROUND(generic_fpenv, weft__switch_generic_fpenv,
+             weft__make_generic_fpenv, switch_stack[3])
+
+/* The textbook portable switch: swapcontext, which also saves and restores
+ * the signal mask (a system call each way). */
+static ucontext_t uc_main, uc_ctx;
+static char uc_stack[64 * 1024] __attribute__((aligned(64)));
+
+static void uc_partner(void)
+{
+    for (;;)
+        swapcontext(&uc_ctx, &uc_main);
+}
+
+static double swapcontext_round(long n)
+{
+    getcontext(&uc_ctx);
+    uc_ctx.uc_stack.ss_sp = uc_stack;
+    uc_ctx.uc_stack.ss_size = sizeof uc_stack;
+    uc_ctx.uc_link = NULL;
+    makecontext(&uc_ctx, uc_partner, 0);
+    swapcontext(&uc_main, &uc_ctx); /* enter */
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        swapcontext(&uc_main, &uc_ctx);
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
 
 /* ---- create + run + finish ---- */
 
@@ -125,6 +164,25 @@ int main(void)
     printf("# Boost.Context not installed (apt-get install "
            "libboost-context-dev): no fcontext comparison\n");
 #endif
+
+    /* The portable switch and swapcontext: fewer round trips, as they
+     * are slower (swapcontext makes two system calls per round trip). */
+    double gs[ROUNDS], gsf[ROUNDS], uc[ROUNDS];
+    generic_round(nsw / 20); /* warm up */
+    for (int r = 0; r < ROUNDS; r++) {
+        gs[r] = generic_round(nsw / 4);
+        gsf[r] = generic_fpenv_round(nsw / 20);
+        uc[r] = swapcontext_round(nsw / 40);
+    }
+    double m_gs = bench_median(gs, ROUNDS), m_gsf = bench_median(gsf, ROUNDS);
+    double m_uc = bench_median(uc, ROUNDS);
+    bench_line("switch_roundtrip_generic", m_gs, "ns");
+    bench_line("switch_roundtrip_generic_fpenv", m_gsf, "ns");
+    bench_line("switch_roundtrip_glibc_swapcontext", m_uc, "ns");
+    printf("# the portable switch (make ARCH=generic) costs %.1fx the "
+           "assembly one (%.1fx in FP-environment builds); swapcontext "
+           "%.0fx\n",
+           m_gs / m_sw, m_gsf / m_swf, m_uc / m_sw);
 
     /* Create + run + finish, pooled; pthread_create + join. */
     double cc[ROUNDS], pc[ROUNDS];

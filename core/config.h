@@ -55,10 +55,12 @@
  * between two different functions went from 48 to 36 ns per round trip,
  * and one between two fibers of the same function through helpers kept
  * its ret (a jump alone cost it 15 ns there); `make bench` measures both.
- * GCC on x86_64 only (clang 14 lacks the attribute); empty elsewhere.
+ * GCC on x86_64 only (clang 14 lacks the attribute), with the assembly
+ * switch (which defines the thunk); empty elsewhere and with the portable
+ * switch (ARCH=generic).
  */
 #if !defined(WEFT__RESUME_RETURN) && defined(__x86_64__) &&                    \
-    defined(__has_attribute)
+    !defined(WEFT_ARCH_GENERIC) && defined(__has_attribute)
 #if __has_attribute(function_return)
 #define WEFT__RESUME_RETURN __attribute__((function_return("thunk-extern")))
 #define WEFT__RESUME_HINT 1 /* keep weft__resume_ra for the thunk */

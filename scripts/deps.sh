@@ -9,7 +9,9 @@
 #   lib      jemalloc for the host (what `make` needs with ALLOC=jemalloc)
 #   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc),
 #            curl and wrk (the examples' tests drive the servers with them)
-#   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
+#   cross    the aarch64 and riscv64 cross toolchains, qemu-user, and arm64
+#            libcheck/jemalloc (riscv64 has no multiarch in Debian 12: its
+#            tests need only libc, and link ALLOC=libc)
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
 #   st       State Threads (a benchmark comparator only; not fatal)
 #   go       Go (the goroutine comparators of bench_micro and bench_scale;
@@ -36,7 +38,10 @@ need_native() {
 need_cross() {
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 ||
         echo "gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
-    command -v qemu-aarch64 >/dev/null 2>&1 || echo "qemu-user"
+    command -v riscv64-linux-gnu-gcc >/dev/null 2>&1 ||
+        echo "gcc-riscv64-linux-gnu libc6-dev-riscv64-cross"
+    { command -v qemu-aarch64 && command -v qemu-riscv64; } >/dev/null 2>&1 ||
+        echo "qemu-user"
     PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
         pkg-config --exists check 2>/dev/null ||
         echo "check:arm64 libsubunit-dev:arm64"

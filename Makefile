@@ -4,16 +4,20 @@
 # needs: each installs what it lacks (scripts/deps.sh) or says what to run.
 #
 #   make                 libweft.a, libweft.so, weft.pc in $(BUILD)
-#   make test            native, ASan+UBSan, TSan and aarch64 (qemu) suites;
+#   make test            native, ASan+UBSan, TSan, aarch64 and riscv64 (qemu)
+#                        suites, and the portable switch (ARCH=generic);
 #                        with LIBKQUEUE_SRC=dir also the kqueue backend
 #                        under libkqueue (make test-kqueue)
-#   make bench           weft against pthreads (and Boost.Context if present)
+#   make bench           weft against pthreads, Boost.Context, State Threads
+#                        and Go: one table (bench/results/latest.md, .csv)
+#                        and the scaling study's pictures (.svg)
 #                        QUICK=1: shorter runs; ONLY=name: one benchmark
-#                        (ONLY=http runs bench/bench_http.c)
+#                        (ONLY=micro runs bench/bench_micro.c)
 #   make install PREFIX=/usr/local
 #   make format-check    clang-format, config in .clang-format
 #   make fuzz            libFuzzer on the scheduler (FUZZ_TIME=60 seconds)
 # Options: FPENV=1 (save the FP control state in every switch),
+#          ARCH=generic (the portable C switch: a CPU without a port),
 #          POLLER=epoll|kqueue (default by uname -s),
 #          ALLOC=libc (no jemalloc), SAN=asan|tsan, CC=..., BUILD=dir,
 #          EXTRA_LIBS (added to every link line).
@@ -35,10 +39,13 @@ PREFIX ?= /usr/local
 RUN ?=
 PKG_CONFIG ?= pkg-config
 
-# The switch for the compiler's target: the CPU (Apple spells aarch64
-# arm64: arm64-apple-darwin...) and the object format (Mach-O on Apple's
-# systems, ELF elsewhere). The conformance suite's probes exist for ELF
-# only.
+# The context switch: the CPU's assembly port for the compiler's target
+# (the CPU, which Apple spells arm64 for aarch64: arm64-apple-darwin...,
+# and the object format: Mach-O on Apple's systems, ELF elsewhere), or
+# with ARCH=generic the portable C one (arch/switch_generic.c), for a CPU
+# without a port. The register probe of the conformance suite is per CPU,
+# ELF only; a generic build on a CPU without one skips that check.
+ARCH ?=
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(findstring apple,$(MACHINE)),)
 BINFMT := macho
@@ -51,18 +58,28 @@ PROBE_SRC := tests/arch/probe_x86_64_sysv_elf.S
 else ifneq ($(findstring aarch64,$(MACHINE))$(findstring arm64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_arm64_aapcs_$(BINFMT).S
 PROBE_SRC := tests/arch/probe_arm64_aapcs_elf.S
-else
-$(error weft has no context switch for $(MACHINE); see arch/PORTING.md)
+else ifneq ($(findstring riscv64,$(MACHINE)),)
+SWITCH_SRC := arch/switch_riscv64_lp64d_elf.S
+PROBE_SRC := tests/arch/probe_riscv64_lp64d_elf.S
+else ifneq ($(ARCH),generic)
+$(error weft has no context switch for $(MACHINE); see arch/PORTING.md, or build with ARCH=generic)
+endif
+ifeq ($(ARCH),generic)
+SWITCH_SRC := arch/switch_generic.c
+ARCH_CFLAGS := -DWEFT_ARCH_GENERIC=1
+ARCH_LIBS := -lm # its FP-environment build calls fegetmode/fesetmode
+else ifneq ($(ARCH),)
+$(error ARCH=$(ARCH): only ARCH=generic is known (the default picks the CPU's port))
 endif
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Werror
 OPT ?= -O2 -g
 CFLAGS_ALL := -std=c11 $(OPT) $(WARN) -pthread \
-              -DWEFT_FPENV=$(FPENV) $(EXTRA_CFLAGS)
-ASFLAGS_ALL := -g -DWEFT_FPENV=$(FPENV) $(EXTRA_CFLAGS)
+              -DWEFT_FPENV=$(FPENV) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
+ASFLAGS_ALL := -g -DWEFT_FPENV=$(FPENV) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
 EXTRA_LIBS ?=
-LIBS := -pthread $(EXTRA_LIBS)
+LIBS := -pthread $(ARCH_LIBS) $(EXTRA_LIBS)
 
 ifeq ($(SAN),asan)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -97,8 +114,9 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/arch/switch.o \
 PIC := $(OBJ:$(BUILD)/obj/%=$(BUILD)/pic/%)
 HDR := $(wildcard include/*.h arch/*.h core/*.h sched/*.h io/*.h)
 
-.PHONY: all lib test test-run test-native test-asan test-tsan test-aarch64 \
-        check-build check-kqueue check-portability test-kqueue examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
+.PHONY: all lib test test-run test-port test-native test-asan test-tsan \
+        test-aarch64 test-riscv64 test-generic test-kqueue \
+        check-build check-kqueue check-portability examples test-examples fuzz fuzz-run bench install uninstall format format-check clean deps \
         deps-cross deps-lib
 
 all lib: $(if $(filter jemalloc,$(ALLOC)),deps-lib) $(BUILD)/libweft.a \
@@ -130,12 +148,17 @@ $(BUILD)/pic/%.o: %.c $(HDR) $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
 
+# The switch is built without sanitizers (it moves between stacks behind
+# their back; core/coro.h tells them), so the conformance suite can link it.
+SWITCH_FLAGS = $(if $(filter %.c,$(SWITCH_SRC)),\
+                 $(filter-out -fsanitize% -fno-sanitize%,$(LIB_CFLAGS)),\
+                 $(ASFLAGS_ALL))
 $(BUILD)/obj/arch/switch.o $(BUILD)/pic/arch/switch.o: $(SWITCH_SRC) arch/context.h $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(ASFLAGS_ALL) -fPIC -c $< -o $@
+	$(CC) $(SWITCH_FLAGS) -fPIC -c $< -o $@
 $(BUILD)/obj/arch/switch_fpenv.o $(BUILD)/pic/arch/switch_fpenv.o: $(SWITCH_SRC) arch/context.h $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(ASFLAGS_ALL) -fPIC -UWEFT_FPENV -DWEFT_FPENV=1 \
+	$(CC) $(SWITCH_FLAGS) -fPIC -UWEFT_FPENV -DWEFT_FPENV=1 \
 	    -DWEFT__SYMSUFFIX=_fpenv -c $< -o $@
 
 $(BUILD)/libweft.a: $(OBJ)
@@ -192,14 +215,21 @@ CHECK_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS ?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 TEST_CFLAGS := $(CFLAGS_ALL) -Iinclude -Iarch $(CHECK_CFLAGS) $(TEST_DEFS)
 SUITES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
-TEST_BINS := $(BUILD)/tests/conform $(SUITES)
+TEST_BINS := $(BUILD)/tests/conform $(BUILD)/tests/smoke $(SUITES)
 
 $(BUILD)/tests/conform: tests/arch/conform.c $(PROBE_SRC) $(BUILD)/obj/arch/switch.o $(BUILD)/obj/arch/switch_fpenv.o arch/context.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wpedantic -fsanitize% -fno-sanitize%,$(CFLAGS_ALL)) \
+	    -fasynchronous-unwind-tables $(if $(PROBE_SRC),,-DWEFT_CONFORM_NO_PROBE=1) \
 	    -Iarch -o $@ tests/arch/conform.c $(PROBE_SRC) \
 	    $(BUILD)/obj/arch/switch.o $(BUILD)/obj/arch/switch_fpenv.o -lm \
 	    $(filter-out -fsanitize%,$(LIBS))
+
+# The runtime end to end with libc alone (a CPU without libcheck): spawn,
+# sleep, socket IO, submission from a plain thread, channels.
+$(BUILD)/tests/smoke: tests/arch/smoke.c include/weft.h $(BUILD)/libweft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Iinclude -o $@ $< $(BUILD)/libweft.a $(LIBS)
 
 $(BUILD)/tests/check_%: tests/check_%.c tests/testutil.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
@@ -236,10 +266,11 @@ check-kqueue:
 	@echo "io/poll_kqueue.c, io/signal.c (kqueue): type-check against FreeBSD's declarations"
 
 # What can be checked here of the systems that cannot run here (README,
-# "Platforms"), beside check-kqueue: every library source compiled as on
-# a system that is not Linux (__linux__ undefined, the kqueue poller, and
-# glibc's headers less what FreeBSD or macOS lack: tests/compat/nolinux),
-# with gcc and clang; the thread-id syscall in core/thread.c alone; and
+# "Platforms"), beside check-kqueue: every library source (and the
+# portable switch, arch/switch_generic.c) compiled as on a system that is
+# not Linux (__linux__ undefined, the kqueue poller, and glibc's headers
+# less what FreeBSD or macOS lack: tests/compat/nolinux), with gcc and
+# clang; the thread-id syscall in core/thread.c alone; and
 # the Mach-O switches assembled for macOS on Intel and on Apple silicon,
 # both builds of each (clang). Nothing here runs on those systems.
 PORT_SRC := $(filter-out io/poll_%.c,$(wildcard core/*.c sched/*.c io/*.c)) \
@@ -250,8 +281,10 @@ MACHO_SRC := x86_64:arch/switch_x86_64_sysv_macho.S \
              arm64:arch/switch_arm64_aapcs_macho.S
 check-portability: check-kqueue
 	@set -e; for cc in $(CC) clang; do for f in $(PORT_SRC); do \
-	    $$cc $(PORT_CHECK) $$f; done; done
-	@echo "library sources: compile without __linux__ and Linux-only flags (gcc, clang)"
+	    $$cc $(PORT_CHECK) $$f; done; \
+	    $$cc $(PORT_CHECK) -DWEFT_ARCH_GENERIC=1 -Iarch arch/switch_generic.c; \
+	    done
+	@echo "library sources and arch/switch_generic.c: compile without __linux__ and Linux-only flags (gcc, clang)"
 	@if grep -rn SYS_gettid --include='*.[ch]' arch core sched io include | \
 	    grep -v '^core/thread.c:'; then \
 	    echo "SYS_gettid outside core/thread.c"; exit 1; fi
@@ -262,10 +295,18 @@ check-portability: check-kqueue
 
 # Runs this build's suites; RUN is a prefix such as qemu. The conformance
 # suite switches raw contexts without sanitizer annotations, so it is built
-# without sanitizers even in the sanitizer builds.
+# without sanitizers even in the sanitizer builds; and with unwind tables,
+# which its backtrace check reads (riscv64's GCC emits none by default).
 test-run: check-build
 	$(RUN) $(BUILD)/tests/conform
+	$(RUN) $(BUILD)/tests/smoke
 	@set -e; for t in $(SUITES); do echo "== $$t"; $(RUN) $$t; done
+
+# What a port runs before libcheck exists for its CPU: the conformance
+# suite and the smoke program.
+test-port: $(BUILD)/tests/conform $(BUILD)/tests/smoke
+	$(RUN) $(BUILD)/tests/conform
+	$(RUN) $(BUILD)/tests/smoke
 
 deps:
 	@./scripts/deps.sh native
@@ -277,9 +318,11 @@ test: deps deps-cross
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-aarch64
+	$(MAKE) --no-print-directory test-riscv64
+	$(MAKE) --no-print-directory test-generic
 	$(MAKE) --no-print-directory test-kqueue
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=60
-	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu,$(if $(strip $(LIBKQUEUE_SRC)), kqueue on libkqueue,) 60 s of fuzzing)"
+	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, riscv64/qemu, generic switch,$(if $(strip $(LIBKQUEUE_SRC)), kqueue on libkqueue,) 60 s of fuzzing)"
 
 test-native: deps
 	$(MAKE) --no-print-directory check-portability
@@ -384,6 +427,28 @@ else
 	@echo "test-kqueue: every suite passed with POLLER=kqueue on libkqueue (tests of its known differences left out)"
 endif
 
+# riscv64 under qemu-user: Debian 12 has no riscv64 multiarch, so neither
+# libcheck nor jemalloc: the conformance suite and the smoke program, in
+# the default and the FP-environment build, ALLOC=libc. The cross
+# toolchain's own libc is the only riscv64 glibc here, so qemu takes it
+# and its ld.so together (-L /usr/riscv64-linux-gnu).
+# Last, the portable switch there (ARCH=generic on a second CPU).
+RISCV64 := CC=riscv64-linux-gnu-gcc ALLOC=libc \
+           RUN="qemu-riscv64 -L /usr/riscv64-linux-gnu"
+test-riscv64: deps-cross
+	$(MAKE) --no-print-directory test-port BUILD=build/riscv64 $(RISCV64)
+	$(MAKE) --no-print-directory test-port BUILD=build/riscv64-fpenv FPENV=1 \
+	    $(RISCV64)
+	$(MAKE) --no-print-directory test-port BUILD=build/riscv64-generic \
+	    ARCH=generic $(RISCV64)
+
+# The portable switch (ARCH=generic), natively: conformance, smoke and the
+# full libcheck suite; conformance and smoke in its FP-environment build.
+test-generic: deps
+	$(MAKE) --no-print-directory test-run ARCH=generic BUILD=build/generic
+	$(MAKE) --no-print-directory test-port ARCH=generic FPENV=1 \
+	    BUILD=build/generic-fpenv
+
 # ---- fuzzing ----
 
 # libFuzzer drives random programs of spawn/yield/sleep/await/cancel/
@@ -410,22 +475,39 @@ BENCH_CFLAGS := $(CFLAGS_ALL) -O2 -Iinclude -Iarch $(if $(BOOST_LIBS),-DWEFT_HAV
                 $(if $(ST_LIBS),-DWEFT_HAVE_ST=1)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 
-$(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libweft.a
+$(BUILD)/bench/%: bench/%.c bench/bench.h bench/baselines.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libweft.a $(BOOST_LIBS) $(ST_LIBS) $(LIBS) -lm
 
-# bench_scale's Go comparator, built when Go is installed (make bench
-# installs golang-go when it can; without it the comparison is skipped).
+# bench_core times the portable switch (arch/switch_generic.c, make
+# ARCH=generic) beside the CPU's: built again under other names.
+BENCH_GENERIC_OBJ := $(BUILD)/obj/arch/bench_generic.o \
+                     $(BUILD)/obj/arch/bench_generic_fpenv.o
+$(BUILD)/bench/bench_core: $(BENCH_GENERIC_OBJ)
+$(BUILD)/obj/arch/bench_generic.o: arch/switch_generic.c arch/context.h $(BUILD)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(LIB_CFLAGS)) \
+	    -DWEFT_ARCH_GENERIC=1 -DWEFT__SYMSUFFIX=_generic -c $< -o $@
+$(BUILD)/obj/arch/bench_generic_fpenv.o: arch/switch_generic.c arch/context.h $(BUILD)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(LIB_CFLAGS)) \
+	    -DWEFT_ARCH_GENERIC=1 -UWEFT_FPENV -DWEFT_FPENV=1 \
+	    -DWEFT__SYMSUFFIX=_generic_fpenv -c $< -o $@
+
+# The Go comparators (bench/go/*.go: go_spawn for bench_scale, go_micro
+# for bench_micro), built when Go is installed (make bench installs
+# golang-go when it can; without it the comparisons are "-").
 GO = $(shell command -v go 2>/dev/null)
-$(BUILD)/bench/go_spawn: bench/go/spawn.go
+GO_BENCHES := $(patsubst bench/go/%.go,$(BUILD)/bench/go_%,$(wildcard bench/go/*.go))
+$(BUILD)/bench/go_%: bench/go/%.go
 	@mkdir -p $(dir $@)
 	cd bench/go && GOCACHE=$(abspath $(BUILD))/gocache GO111MODULE=off \
-	    $(GO) build -o $(abspath $@) spawn.go
+	    $(GO) build -o $(abspath $@) $*.go
 
 bench: deps
-	@./scripts/deps.sh boost st go http || true
+	@./scripts/deps.sh boost st go http plot || true
 	$(MAKE) --no-print-directory bench-run BUILD=build/bench
-bench-run: $(BENCHES) $(if $(GO),$(BUILD)/bench/go_spawn) $(BUILD)/examples/http
+bench-run: $(BENCHES) $(if $(GO),$(GO_BENCHES)) $(BUILD)/examples/http
 	@WEFT_BENCH_QUICK=$(QUICK) ./bench/run.sh $(BUILD)/bench $(ONLY)
 
 # ---- examples ----

@@ -17,7 +17,10 @@
 #define WEFT_FPENV 0
 #endif
 
-#if defined(__x86_64__)
+#if defined(WEFT_ARCH_GENERIC)
+/* The portable fallback (arch/switch_generic.c, make ARCH=generic) keeps
+ * its state in a C struct, not in a frame of fixed size. */
+#elif defined(__x86_64__)
 /* r15 r14 r13 r12 rbx rbp, resume address; FP mode adds MXCSR + x87 CW. */
 #if WEFT_FPENV
 #define WEFT__FRAME_SIZE 64
@@ -31,8 +34,13 @@
 #else
 #define WEFT__FRAME_SIZE 160
 #endif
+#elif defined(__riscv) && __riscv_xlen == 64 &&                                \
+    defined(__riscv_float_abi_double)
+/* ra, s0-s11, fs0-fs11; fcsr in FP mode, padding otherwise. */
+#define WEFT__FRAME_SIZE 208
 #else
-#error "weft: no context switch for this CPU; see arch/PORTING.md"
+#error                                                                         \
+    "weft: no context switch for this CPU; see arch/PORTING.md (or make ARCH=generic)"
 #endif
 
 #ifndef __ASSEMBLER__

@@ -3,19 +3,17 @@
  * The core layer against its baselines, in one process pinned to one CPU:
  *   - context switch round trip: weft (default and FP-environment builds
  *     of the switch) against Boost.Context's jump_fcontext when Debian's
- *     libboost-context-dev is installed;
+ *     libboost-context-dev is installed; and the portable switch of make
+ *     ARCH=generic (arch/switch_generic.c, linked here under other names)
+ *     against glibc's swapcontext, what a CPU without a port pays;
  *   - coroutine create + run + finish on a pooled stack, against
  *     pthread_create + pthread_join;
  *   - two pthreads ping-ponging through a futex on the same CPU;
  *   - resident memory per idle coroutine, 100,000 of them, all guarded.
  */
-#include "bench.h"
+#include "baselines.h"
 
-#include <errno.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "../core/internal.h"
@@ -29,7 +27,7 @@ static struct {
     void *main_sp, *ctx_sp;
 } sw_state;
 
-static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
+static char switch_stack[4][64 * 1024] __attribute__((aligned(64)));
 
 /*
  * A context that switches straight back, and a timed loop of round trips
@@ -56,36 +54,41 @@ static char switch_stack[2][64 * 1024] __attribute__((aligned(64)));
 SWITCH_ROUND(plain, weft__switch, weft__make, switch_stack[0])
 SWITCH_ROUND(fpenv, weft__switch_fpenv, weft__make_fpenv, switch_stack[1])
 
-#ifdef WEFT_HAVE_BOOST
-/* Boost.Context's C-linkage fcontext API (boost/context/detail/fcontext.hpp).
- */
-typedef void *fcontext_t;
-typedef struct {
-    fcontext_t fctx;
-    void *data;
-} transfer_t;
-transfer_t jump_fcontext(fcontext_t const to, void *vp);
-fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
+/* The portable switch, built a second time for this benchmark with the
+ * suffixes _generic and _generic_fpenv (Makefile, BENCH_GENERIC_OBJ). */
+void *weft__switch_generic(void **from_sp, void *to_sp, void *arg);
+void *weft__make_generic(void *stack_top, void (*entry)(void *), void *arg);
+void *weft__switch_generic_fpenv(void **from_sp, void *to_sp, void *arg);
+void *weft__make_generic_fpenv(void *stack_top, void (*entry)(void *),
+                               void *arg);
+SWITCH_ROUND(generic, weft__switch_generic, weft__make_generic, switch_stack[2])
+SWITCH_ROUND(generic_fpenv, weft__switch_generic_fpenv,
+             weft__make_generic_fpenv, switch_stack[3])
 
-static char boost_stack[64 * 1024] __attribute__((aligned(64)));
+/* The textbook portable switch: swapcontext, which also saves and restores
+ * the signal mask (a system call each way). */
+static ucontext_t uc_main, uc_ctx;
+static char uc_stack[64 * 1024] __attribute__((aligned(64)));
 
-static void boost_partner(transfer_t t)
+static void uc_partner(void)
 {
     for (;;)
-        t = jump_fcontext(t.fctx, NULL);
+        swapcontext(&uc_ctx, &uc_main);
 }
 
-static double boost_round(long n)
+static double swapcontext_round(long n)
 {
-    fcontext_t ctx = make_fcontext(boost_stack + sizeof boost_stack,
-                                   sizeof boost_stack, boost_partner);
-    transfer_t t = jump_fcontext(ctx, NULL); /* enter */
+    getcontext(&uc_ctx);
+    uc_ctx.uc_stack.ss_sp = uc_stack;
+    uc_ctx.uc_stack.ss_size = sizeof uc_stack;
+    uc_ctx.uc_link = NULL;
+    makecontext(&uc_ctx, uc_partner, 0);
+    swapcontext(&uc_main, &uc_ctx); /* enter */
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++)
-        t = jump_fcontext(t.fctx, NULL);
+        swapcontext(&uc_main, &uc_ctx);
     return (double)(bench_now_ns() - t0) / (double)n;
 }
-#endif
 
 /* ---- create + run + finish ---- */
 
@@ -103,67 +106,6 @@ static double coro_create_round(long n)
         weft_coro_free(co);
     }
     return (double)(bench_now_ns() - t0) / (double)n;
-}
-
-static double pthread_create_round(long n)
-{
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        pthread_t th;
-        if (pthread_create(&th, NULL, noop, NULL) != 0) {
-            perror("pthread_create");
-            exit(1);
-        }
-        pthread_join(th, NULL);
-    }
-    return (double)(bench_now_ns() - t0) / (double)n;
-}
-
-/* ---- futex ping-pong between two pthreads on one CPU ---- */
-
-static atomic_int turn; /* 0: main's turn, 1: partner's, 2: stop */
-
-static void futex_wait(atomic_int *addr, int val)
-{
-    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(atomic_int *addr)
-{
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static void *futex_partner(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int t;
-        while ((t = atomic_load(&turn)) == 0)
-            futex_wait(&turn, 0);
-        if (t == 2)
-            return NULL;
-        atomic_store(&turn, 0);
-        futex_wake(&turn);
-    }
-}
-
-static double futex_round(long n)
-{
-    pthread_t th;
-    atomic_store(&turn, 0);
-    pthread_create(&th, NULL, futex_partner, NULL);
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        atomic_store(&turn, 1);
-        futex_wake(&turn);
-        while (atomic_load(&turn) == 1)
-            futex_wait(&turn, 1);
-    }
-    double ns = (double)(bench_now_ns() - t0) / (double)n;
-    atomic_store(&turn, 2);
-    futex_wake(&turn);
-    pthread_join(th, NULL);
-    return ns;
 }
 
 /* ---- memory per idle coroutine ---- */
@@ -206,7 +148,7 @@ int main(void)
         sw[r] = plain_round(nsw);
         swf[r] = fpenv_round(nsw);
 #ifdef WEFT_HAVE_BOOST
-        bst[r] = boost_round(nsw);
+        bst[r] = boost_switch_round(nsw);
 #else
         bst[r] = 0;
 #endif
@@ -223,12 +165,31 @@ int main(void)
            "libboost-context-dev): no fcontext comparison\n");
 #endif
 
+    /* The portable switch and swapcontext: fewer round trips, as they
+     * are slower (swapcontext makes two system calls per round trip). */
+    double gs[ROUNDS], gsf[ROUNDS], uc[ROUNDS];
+    generic_round(nsw / 20); /* warm up */
+    for (int r = 0; r < ROUNDS; r++) {
+        gs[r] = generic_round(nsw / 4);
+        gsf[r] = generic_fpenv_round(nsw / 20);
+        uc[r] = swapcontext_round(nsw / 40);
+    }
+    double m_gs = bench_median(gs, ROUNDS), m_gsf = bench_median(gsf, ROUNDS);
+    double m_uc = bench_median(uc, ROUNDS);
+    bench_line("switch_roundtrip_generic", m_gs, "ns");
+    bench_line("switch_roundtrip_generic_fpenv", m_gsf, "ns");
+    bench_line("switch_roundtrip_glibc_swapcontext", m_uc, "ns");
+    printf("# the portable switch (make ARCH=generic) costs %.1fx the "
+           "assembly one (%.1fx in FP-environment builds); swapcontext "
+           "%.0fx\n",
+           m_gs / m_sw, m_gsf / m_swf, m_uc / m_sw);
+
     /* Create + run + finish, pooled; pthread_create + join. */
     double cc[ROUNDS], pc[ROUNDS];
     coro_create_round(100000);
     for (int r = 0; r < ROUNDS; r++) {
         cc[r] = coro_create_round(1000000);
-        pc[r] = pthread_create_round(1000);
+        pc[r] = pt_spawn_round(1000, -1);
     }
     double m_cc = bench_median(cc, ROUNDS), m_pc = bench_median(pc, ROUNDS);
     bench_line("coro_create_run_finish_pooled", m_cc, "ns");
@@ -237,7 +198,7 @@ int main(void)
     /* Futex ping-pong, both threads on CPU 0. */
     double fx[5];
     for (int r = 0; r < 5; r++)
-        fx[r] = futex_round(20000);
+        fx[r] = pt_futex_round(20000, 0);
     double m_fx = bench_median(fx, 5);
     bench_line("pthread_futex_pingpong_one_cpu", m_fx, "ns");
 

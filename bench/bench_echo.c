@@ -16,7 +16,9 @@
  * after. server_busy is that CPU time over the wall time: near 100% the
  * server sets the pace, well below it the generator does. Rounds
  * interleave weft, floor, threads, weft...; medians and the medians of
- * the paired ratios (weft against the round beside it) are reported. The
+ * the paired ratios (weft against the round beside it) are reported, and
+ * the 99th percentile of the round trips' latency (as the generator sees
+ * it, its own queueing included). The
  * generator's connections close with an RST (SO_LINGER 0) before the
  * server is killed and reaped: no TIME_WAIT, no process left.
  *
@@ -319,7 +321,14 @@ static pid_t server_start(int kind, int *port)
 struct conn {
     int fd, got;
     bool echoed;
+    uint64_t sent_ns; /* when its message went out */
 };
+
+/* Round-trip latencies of the measured part of a round, in ns. */
+static struct {
+    uint32_t *ns;
+    long n, cap;
+} lat;
 
 static const char msg[MSG] = "weft echo benchmark: 64 bytes of payload....";
 
@@ -331,8 +340,9 @@ static void failed(const char *what, int err)
     snprintf(why, sizeof why, "%s: %s", what, err ? strerror(err) : "");
 }
 
-static bool gen_send(struct conn *c)
+static bool gen_send(struct conn *c, uint64_t now)
 {
+    c->sent_ns = now;
     return send(c->fd, msg, MSG, MSG_NOSIGNAL) == MSG;
 }
 
@@ -340,7 +350,9 @@ static bool gen_send(struct conn *c)
  * all_echoed, until every connection has had an echo, at most 30 s
  * longer: a server of a thread per connection, pinned to one CPU, can
  * take seconds to accept and start 1,000 of them). Returns the round trips
- * completed, -1 if a connection failed. */
+ * completed, -1 if a connection failed. Unless all_echoed (the warm-up),
+ * each round trip's latency goes to lat: from the send to the last byte
+ * of its echo, as the generator sees it (its own queueing included). */
 static long gen_run(int ep, struct conn *cs, int nc, uint64_t until_ns,
                     bool all_echoed)
 {
@@ -378,11 +390,16 @@ static long gen_run(int ep, struct conn *cs, int nc, uint64_t until_ns,
                 continue;
             c->got = 0;
             rts++;
+            uint64_t at = bench_now_ns();
+            if (!all_echoed && lat.n < lat.cap)
+                lat.ns[lat.n++] =
+                    (uint32_t)(at - c->sent_ns < UINT32_MAX ? at - c->sent_ns
+                                                            : UINT32_MAX);
             if (!c->echoed) {
                 c->echoed = true;
                 echoed++;
             }
-            if (!gen_send(c)) {
+            if (!gen_send(c, at)) {
                 failed("send", errno);
                 return -1;
             }
@@ -390,8 +407,15 @@ static long gen_run(int ep, struct conn *cs, int nc, uint64_t until_ns,
     }
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
 struct sample {
     double rps, cpu_ns, busy; /* round trips/s, server ns per rt, cpu/wall */
+    double p99_us;            /* 99th percentile round-trip latency */
     /* % of CPU 0 that went to other processes than the server, and of
      * CPU 1 to other processes than the generator */
     double others[2];
@@ -473,7 +497,7 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
         }
     }
     for (int i = 0; ok && i < nc; i++)
-        if (!(ok = gen_send(&cs[i])))
+        if (!(ok = gen_send(&cs[i], bench_now_ns())))
             failed("send", errno);
     /* Warm-up: at least 200 ms (100 in quick mode), every connection
      * echoed at least once. */
@@ -484,6 +508,7 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
         double b0 = cpu_busy_ns(0), c0 = bench_process_cpu_ns(pid);
         double g0 = cpu_busy_ns(1), m0 = self_cpu_ns();
         uint64_t t0 = bench_now_ns();
+        lat.n = 0;
         long rts = gen_run(ep, cs, nc, t0 + (uint64_t)(secs * 1e9), false);
         uint64_t t1 = bench_now_ns();
         double c1 = bench_process_cpu_ns(pid), b1 = cpu_busy_ns(0);
@@ -498,6 +523,8 @@ static bool echo_round(int kind, int nc, double secs, struct sample *out)
             out->busy = 100 * (c1 - c0) / wall;
             out->others[0] = others_pct(b1 - b0, c1 - c0, wall);
             out->others[1] = others_pct(g1 - g0, m1 - m0, wall);
+            qsort(lat.ns, (size_t)lat.n, sizeof *lat.ns, cmp_u32);
+            out->p99_us = lat.n ? lat.ns[lat.n * 99 / 100] / 1e3 : -1;
         }
     }
     for (int i = 0; i < opened; i++)
@@ -529,8 +556,7 @@ static double ratio_median(const double *a, const double *b, int n)
 
 int main(void)
 {
-    const char *q = getenv("WEFT_BENCH_QUICK");
-    bool quick = q != NULL && strcmp(q, "1") == 0;
+    bool quick = bench_quick();
     int rounds = quick ? 1 : MAX_ROUNDS;
     double secs = quick ? 0.3 : 0.8;
     static const int sizes[] = {100, 1000};
@@ -546,6 +572,9 @@ int main(void)
     }
     getrlimit(RLIMIT_NOFILE, &rl);
     bench_pin(1);
+    lat.cap = 1L << 24;
+    if ((lat.ns = malloc((size_t)lat.cap * sizeof *lat.ns)) == NULL)
+        die("malloc");
 
     printf("# TCP echo, loopback, server pinned to CPU 0, generator to CPU 1; "
            "%d-byte messages, one outstanding per connection; medians of %d "
@@ -586,6 +615,31 @@ int main(void)
         if (!done[z])
             continue;
         int nc = sizes[z];
+        /* The table's figures: threads are the pthreads column (a thread
+         * per connection), the epoll server the floor. */
+        char cond[64];
+        snprintf(cond, sizeof cond, "loopback: %d connections", nc);
+        struct bench_fig fr = {.name = "echo round trips",
+                               .cond = cond,
+                               .unit = "k/s",
+                               .higher_is_better = true},
+                         fl = {.name = "echo p99 latency",
+                               .cond = cond,
+                               .unit = "us"},
+                         fc = {.name = "echo server CPU per round trip",
+                               .cond = cond,
+                               .unit = "ns"};
+        static const enum bench_who who[NSERVERS] = {BENCH_WEFT, BENCH_FLOOR,
+                                                     BENCH_PT};
+        for (int k = 0; k < NSERVERS; k++)
+            for (int r = 0; r < rounds; r++) {
+                bench_add(&fr, who[k], s[z][k][r].rps / 1e3);
+                bench_add(&fl, who[k], s[z][k][r].p99_us);
+                bench_add(&fc, who[k], s[z][k][r].cpu_ns);
+            }
+        bench_emit(&fr);
+        bench_emit(&fl);
+        bench_emit(&fc);
         double rps[NSERVERS][MAX_ROUNDS], cpu[NSERVERS][MAX_ROUNDS];
         char name[64];
         for (int k = 0; k < NSERVERS; k++) {

@@ -16,18 +16,14 @@
  * sends, two receives, two re-arms and two epoll_waits; no EAGAIN reads),
  * so against that best case syscall cost, not scheduling, sets the ratio.
  */
-#define _GNU_SOURCE
-#include <linux/futex.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
+#include "baselines.h"
+
 #include <unistd.h>
 
-#include "bench.h"
 #include "weft.h"
 
-#define ROUNDS 9
+#define ROUNDS 9 /* 3 with WEFT_BENCH_QUICK=1 */
+static int rounds = ROUNDS;
 
 /* ---- yield round trip ---- */
 
@@ -231,47 +227,16 @@ static double thread_pp_round(long n, int cpus)
     return ns;
 }
 
-/* ---- futex hand-off between two pthreads on one CPU (yield's peer) ---- */
-
-static atomic_int turn;
-
-static void *futex_partner(void *arg)
-{
-    long n = *(long *)arg;
-    for (long i = 0; i < n; i++) {
-        while (atomic_load(&turn) != 1)
-            syscall(SYS_futex, &turn, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-        atomic_store(&turn, 0);
-        syscall(SYS_futex, &turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    }
-    return NULL;
-}
-
-static double futex_round(long n)
-{
-    pthread_t th;
-    atomic_store(&turn, 0);
-    pthread_create(&th, NULL, futex_partner, &n);
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        atomic_store(&turn, 1);
-        syscall(SYS_futex, &turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        while (atomic_load(&turn) != 0)
-            syscall(SYS_futex, &turn, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
-    }
-    double ns = (double)(bench_now_ns() - t0) / (double)n;
-    pthread_join(th, NULL);
-    return ns;
-}
-
 int main(void)
 {
+    if (bench_quick())
+        rounds = 3;
     int pass = 1;
     if (bench_pin(0) != 0)
         perror("sched_setaffinity (numbers will be noisier)");
     printf("# weft loop benchmarks: medians of %d interleaved rounds; the "
            "loop pinned to CPU 0\n",
-           ROUNDS);
+           rounds);
     weft_loop *loop = weft_loop_new();
     if (loop == NULL) {
         perror("weft_loop_new");
@@ -280,38 +245,39 @@ int main(void)
 
     double y[ROUNDS], y2[ROUNDS], fx[ROUNDS];
     yield_round(loop, 100000, false); /* warm up: stacks into the pool */
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < rounds; r++) {
         y[r] = yield_round(loop, 2000000, false);
         y2[r] = yield_round(loop, 2000000, true);
-        fx[r] = futex_round(20000);
+        fx[r] = pt_futex_round(20000, 0);
     }
-    double m_y = bench_median(y, ROUNDS), m_fx = bench_median(fx, ROUNDS);
-    double m_y2 = bench_median(y2, ROUNDS);
+    double m_y = bench_median(y, rounds), m_fx = bench_median(fx, rounds);
+    double m_y2 = bench_median(y2, rounds);
     bench_line("yield_roundtrip_two_fibers", m_y, "ns");
     bench_line("yield_roundtrip_two_fibers_two_functions", m_y2, "ns");
     bench_line("pthread_futex_handoff_roundtrip_one_cpu", m_fx, "ns");
 
     double tm[5], td[5], arm[5];
+    int trounds = bench_quick() ? 1 : 5;
     const long ntimers = 1000000;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < trounds; r++) {
         tm[r] = timers_round(loop, ntimers);
         td[r] = timers_distinct_round(loop, ntimers, &arm[r]);
     }
-    double m_tm = bench_median(tm, 5), m_td = bench_median(td, 5);
-    double m_arm = bench_median(arm, 5);
+    double m_tm = bench_median(tm, trounds), m_td = bench_median(td, trounds);
+    double m_arm = bench_median(arm, trounds);
     bench_line("timers_1M_armed_in_loop_and_fired", m_tm, "ns/timer");
     bench_line("timers_1M_distinct_deadlines_armed", m_arm, "ns/timer");
     bench_line("timers_1M_distinct_deadlines_armed_fired", m_td, "ns/timer");
 
     double fp[ROUNDS], tp1[ROUNDS], tp2[ROUNDS];
     fiber_pp_round(loop, 10000);
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < rounds; r++) {
         fp[r] = fiber_pp_round(loop, 50000);
         tp1[r] = thread_pp_round(20000, 1);
         tp2[r] = thread_pp_round(20000, 2);
     }
-    double m_fp = bench_median(fp, ROUNDS), m_tp1 = bench_median(tp1, ROUNDS),
-           m_tp2 = bench_median(tp2, ROUNDS);
+    double m_fp = bench_median(fp, rounds), m_tp1 = bench_median(tp1, rounds),
+           m_tp2 = bench_median(tp2, rounds);
     bench_line("socketpair_pingpong_two_fibers", m_fp, "ns");
     bench_line("socketpair_pingpong_two_pthreads_one_cpu", m_tp1, "ns");
     bench_line("socketpair_pingpong_two_pthreads_two_cpus", m_tp2, "ns");

@@ -16,8 +16,12 @@
  * kernel.threads-max, vm.max_map_count and memory stop them, and the
  * benchmark says where (no larger size is tried).
  *
+ * Two figures per N go to the table: time per unit (create, block once,
+ * finish) and resident memory per unit at the peak, from the first round
+ * (later rounds reuse what the stack pool and the allocators kept).
+ *
  * WEFT_BENCH_SCALE_MAX caps N (default 1,000,000); WEFT_BENCH_QUICK=1
- * stops at 100,000.
+ * stops at 100,000, with one or two rounds per size.
  */
 #include "bench.h"
 
@@ -207,8 +211,9 @@ static bool go_find(void)
 }
 
 /* One round of n goroutines, in a child that inherits our CPU affinity
- * (one CPU: the Go runtime then runs one P). Total seconds, or -1. */
-static double go_round(long n)
+ * (one CPU: the Go runtime then runs one P). Total seconds, or -1; the
+ * child's RSS per goroutine at the peak in *rss_per. */
+static double go_round(long n, long *rss_per)
 {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "'%s' %ld", go_path, n);
@@ -216,9 +221,11 @@ static double go_round(long n)
     if (p == NULL)
         return -1;
     double sp = -1, wf = -1;
-    int got = fscanf(p, "%lf %lf", &sp, &wf);
-    if (pclose(p) != 0 || got != 2)
+    long rss0 = 0, rss = 0;
+    int got = fscanf(p, "%lf %lf %ld %ld", &sp, &wf, &rss0, &rss);
+    if (pclose(p) != 0 || got != 4)
         return -1;
+    *rss_per = (rss - rss0) / n;
     return sp + wf;
 }
 
@@ -259,8 +266,8 @@ int main(void)
     const char *e = getenv("WEFT_BENCH_SCALE_MAX");
     if (e != NULL && *e)
         max = strtol(e, NULL, 10);
-    e = getenv("WEFT_BENCH_QUICK");
-    if (e != NULL && e[0] == '1' && max > 100000)
+    bool quick = bench_quick();
+    if (quick && max > 100000)
         max = 100000;
     if (bench_pin(0) != 0)
         perror("sched_setaffinity (numbers will be noisier)");
@@ -275,7 +282,8 @@ int main(void)
                "does): no Go column\n");
     static const long sizes[] = {1000, 10000, 100000, 1000000};
     double ratio_1m = -1, go_ratio_1m = -1;
-    bool threads = true; /* until pthread_create fails at some size */
+    bool threads = true;   /* until pthread_create fails at some size */
+    char th_stop[96] = ""; /* where, for the larger sizes' conditions */
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         long n = sizes[k];
         if (n > max)
@@ -286,26 +294,52 @@ int main(void)
          * hosts (a VM whose guest memory the host has not backed yet), so
          * neither side may always come first. */
         int rounds = n <= 10000 ? 8 : n <= 100000 ? 4 : 2;
+        if (quick)
+            rounds = n <= 10000 ? 2 : 1;
         double fl[8], tot[8], sp[8], wf[8], gt[8], th[8];
-        long rss = 0, th_rss = 0, th_made = 0;
+        long rss = 0, th_rss = 0, th_made = 0, go_rss = 0;
+        char cond[160];
+        snprintf(cond, sizeof cond, "N=%ld%s", n, th_stop);
+        struct bench_fig per = {.name = "scale: create + block once + finish",
+                                .cond = cond,
+                                .unit = "ns per unit"},
+                         mem = {.name = "scale: memory per unit",
+                                .cond = cond,
+                                .unit = "bytes (RSS)"};
         int th_err = 0;
         for (int r = 0; r < rounds; r++) {
             if (r % 2 == 0)
                 fl[r] = floor_round(n);
             tot[r] = scale_round(n, &rss);
+            bench_add(&per, BENCH_WEFT, tot[r] * 1e9 / (double)n);
+            /* Memory from the first round only: later ones reuse what the
+             * stack pool and the allocators kept from it. */
+            if (r == 0)
+                bench_add(&mem, BENCH_WEFT, (double)rss);
             sp[r] = sc.spawn_park_s;
             wf[r] = sc.wake_finish_s;
             if (r % 2 == 1)
                 fl[r] = floor_round(n);
-            if (go && (gt[r] = go_round(n)) < 0) {
+            if (go && (gt[r] = go_round(n, &go_rss)) < 0) {
                 fprintf(stderr, "bench_scale: %s failed: no Go column\n",
                         go_path);
                 go = false;
             }
+            if (go) {
+                bench_add(&per, BENCH_GO, gt[r] * 1e9 / (double)n);
+                bench_add(&mem, BENCH_GO, (double)go_rss);
+            }
             if (threads &&
                 (th[r] = pthread_round(n, &th_rss, &th_made, &th_err)) < 0)
                 threads = false; /* and no larger size either */
+            if (threads) {
+                bench_add(&per, BENCH_PT, th[r] * 1e9 / (double)n);
+                if (r == 0) /* glibc keeps stacks too */
+                    bench_add(&mem, BENCH_PT, (double)th_rss);
+            }
         }
+        for (int r = 0; r < rounds; r++)
+            bench_add(&per, BENCH_FLOOR, fl[r] * 1e9 / (double)n);
         double m_fl = bench_median(fl, rounds);
         double m_tot = bench_median(tot, rounds);
         double m_sp = bench_median(sp, rounds);
@@ -351,6 +385,11 @@ int main(void)
                    sysctl_long("/proc/sys/kernel/pid_max"),
                    sysctl_long("/proc/sys/kernel/threads-max"),
                    sysctl_long("/proc/sys/vm/max_map_count"));
+            snprintf(th_stop, sizeof th_stop,
+                     "; pthreads stopped at %ld (%s; kernel.pid_max %ld)",
+                     th_made, strerrorname_np(th_err),
+                     sysctl_long("/proc/sys/kernel/pid_max"));
+            snprintf(cond, sizeof cond, "N=%ld%s", n, th_stop);
             snprintf(name, sizeof name, "scale_%s_pthreads_total", l);
             printf("%-40s %12s ms\n", name, "-");
             th_made = 0;
@@ -358,6 +397,8 @@ int main(void)
         }
         if (n == 1000000)
             ratio_1m = m_tot / m_fl;
+        bench_emit(&per);
+        bench_emit(&mem);
     }
 
     int pass = 1;

@@ -55,11 +55,13 @@
  * between two different functions went from 48 to 36 ns per round trip,
  * and one between two fibers of the same function through helpers kept
  * its ret (a jump alone cost it 15 ns there); `make bench` measures both.
- * GCC on x86_64 ELF only (clang 14 lacks the attribute, and the thunk is
- * in the ELF switch alone); empty elsewhere.
+ * GCC on x86_64 ELF only (clang 14 lacks the attribute), with the
+ * assembly switch (whose ELF file defines the thunk); empty elsewhere, on
+ * Mach-O and with the portable switch (ARCH=generic).
  */
 #if !defined(WEFT__RESUME_RETURN) && defined(__x86_64__) &&                    \
-    defined(__ELF__) && defined(__has_attribute)
+    defined(__ELF__) && !defined(WEFT_ARCH_GENERIC) &&                         \
+    defined(__has_attribute)
 #if __has_attribute(function_return)
 #define WEFT__RESUME_RETURN __attribute__((function_return("thunk-extern")))
 #define WEFT__RESUME_HINT 1 /* keep weft__resume_ra for the thunk */

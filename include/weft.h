@@ -9,7 +9,8 @@
  *
  * FP control state: a context switch preserves every callee-saved integer
  * and FP/SIMD register, but by default NOT the floating-point control
- * state (x86_64 MXCSR and x87 control word, aarch64 FPCR): saving it costs
+ * state (x86_64 MXCSR and x87 control word, aarch64 FPCR, riscv64 fcsr,
+ * whose exception flags travel with each fiber too): saving it costs
  * about 40% of a switch and real code almost never changes it. A fiber
  * that changes the rounding mode or exception masks must restore them
  * before it suspends, or the library must be built with `make FPENV=1`,

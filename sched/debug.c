@@ -47,7 +47,8 @@ const char *weft__fiber_name(const struct weft__fiber *f, char *buf)
 }
 
 /* The FP control state: the control bits of MXCSR and the x87 control
- * word on x86_64, FPCR on aarch64. */
+ * word on x86_64, FPCR on aarch64, frm (the rounding mode of fcsr) on
+ * riscv64. */
 static uint64_t fp_control(void)
 {
 #if defined(__x86_64__)
@@ -60,8 +61,12 @@ static uint64_t fp_control(void)
     uint64_t fpcr;
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
     return fpcr;
+#elif defined(__riscv)
+    unsigned long frm;
+    __asm__ volatile("frrm %0" : "=r"(frm));
+    return frm;
 #else
-    return 0;
+    return 0; /* a CPU without a port (ARCH=generic): not checked */
 #endif
 }
 

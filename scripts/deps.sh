@@ -9,12 +9,16 @@
 #   lib      jemalloc for the host (what `make` needs with ALLOC=jemalloc)
 #   native   libcheck and jemalloc for the host (pkg-config names check, jemalloc),
 #            curl and wrk (the examples' tests drive the servers with them)
-#   cross    the aarch64 cross toolchain, qemu-user, and arm64 libcheck/jemalloc
+#   cross    the aarch64 and riscv64 cross toolchains, qemu-user, and arm64
+#            libcheck/jemalloc (riscv64 has no multiarch in Debian 12: its
+#            tests need only libc, and link ALLOC=libc)
 #   boost    Boost.Context (a benchmark comparator only; failure is not fatal)
 #   st       State Threads (a benchmark comparator only; not fatal)
-#   go       Go (the 1M-spawn comparator of bench_scale only; not fatal)
+#   go       Go (the goroutine comparators of bench_micro and bench_scale;
+#            not fatal)
 #   http     wrk and nginx (bench_http's load generator and comparator; not
 #            fatal)
+#   plot     gnuplot (make bench draws the scaling study with it; not fatal)
 #   fuzz     clang with libFuzzer (compiler-rt) for `make fuzz`
 #   kqueue   cmake, to build libkqueue for `make test-kqueue`
 set -u
@@ -35,7 +39,10 @@ need_native() {
 need_cross() {
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 ||
         echo "gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
-    command -v qemu-aarch64 >/dev/null 2>&1 || echo "qemu-user"
+    command -v riscv64-linux-gnu-gcc >/dev/null 2>&1 ||
+        echo "gcc-riscv64-linux-gnu libc6-dev-riscv64-cross"
+    { command -v qemu-aarch64 && command -v qemu-riscv64; } >/dev/null 2>&1 ||
+        echo "qemu-user"
     PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
         pkg-config --exists check 2>/dev/null ||
         echo "check:arm64 libsubunit-dev:arm64"
@@ -77,6 +84,10 @@ need_http() {
     [ -x /usr/sbin/nginx ] || echo "nginx-light"
 }
 
+need_plot() {
+    command -v gnuplot >/dev/null 2>&1 || echo "gnuplot-nox"
+}
+
 apt_install() { # $1 = multiarch needed (0/1), rest = packages
     multi=$1
     shift
@@ -104,6 +115,7 @@ for group in "$@"; do
     st) pkgs=$(need_st | tr '\n' ' ') multi=0 fatal=0 ;;
     go) pkgs=$(need_go | tr '\n' ' ') multi=0 fatal=0 ;;
     http) pkgs=$(need_http | tr '\n' ' ') multi=0 fatal=0 ;;
+    plot) pkgs=$(need_plot | tr '\n' ' ') multi=0 fatal=0 ;;
     fuzz) pkgs=$(need_fuzz | tr '\n' ' ') multi=0 fatal=1 ;;
     kqueue) pkgs=$(need_kqueue | tr '\n' ' ') multi=0 fatal=1 ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

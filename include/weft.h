@@ -422,8 +422,10 @@ WEFT_API int weft_timer_cancel(weft_timer *t);
  * finds the registration gone; up to 640 ms for the number of a
  * long-lived descriptor whose waits often passed 10 ms, which the loop
  * checks less often). Writes never raise
- * SIGPIPE on sockets (MSG_NOSIGNAL); for pipes, the first fiber write
- * sets SIGPIPE to SIG_IGN if it was SIG_DFL, so -EPIPE is returned. */
+ * SIGPIPE on sockets (MSG_NOSIGNAL; macOS has none: the sockets weft
+ * makes get SO_NOSIGPIPE, and a send on another socket sets SIGPIPE as a
+ * pipe's write does); for pipes, the first fiber write sets SIGPIPE to
+ * SIG_IGN if it was SIG_DFL, so -EPIPE is returned. */
 
 #define WEFT_READABLE 1u
 #define WEFT_WRITABLE 2u
@@ -527,7 +529,8 @@ WEFT_API int weft_tcp_connect(const char *host, const char *port,
  * weft_signal_wait: waits until one of them is pending, takes it, and
  * returns its number; -ETIMEDOUT, -ECANCELED; -EINVAL as above; -EDEADLK
  * on a loop's thread outside its fibers (unless timeout_ms is 0). A fiber
- * parks (its loop runs on: a signalfd on Linux, EVFILT_SIGNAL on kqueue),
+ * parks (its loop runs on: a signalfd on Linux, whatever the poller;
+ * EVFILT_SIGNAL on the BSDs and macOS),
  * a plain thread blocks (sigtimedwait). A signal that arrived before the
  * call is taken at once; each arrival is taken by one wait only (several
  * arrivals of one signal before a wait may count as one).

@@ -43,8 +43,9 @@ PKG_CONFIG ?= pkg-config
 # (the CPU, which Apple spells arm64 for aarch64: arm64-apple-darwin...,
 # and the object format: Mach-O on Apple's systems, ELF elsewhere), or
 # with ARCH=generic the portable C one (arch/switch_generic.c), for a CPU
-# without a port. The register probe of the conformance suite is per CPU,
-# ELF only; a generic build on a CPU without one skips that check.
+# without a port. The register probe of the conformance suite is per CPU
+# and ELF only: a generic build on a CPU without one, and a Mach-O build,
+# skip that check.
 ARCH ?=
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(findstring apple,$(MACHINE)),)
@@ -54,10 +55,10 @@ BINFMT := elf
 endif
 ifneq ($(findstring x86_64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_x86_64_sysv_$(BINFMT).S
-PROBE_SRC := tests/arch/probe_x86_64_sysv_elf.S
+PROBE_SRC := $(if $(filter elf,$(BINFMT)),tests/arch/probe_x86_64_sysv_elf.S)
 else ifneq ($(findstring aarch64,$(MACHINE))$(findstring arm64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_arm64_aapcs_$(BINFMT).S
-PROBE_SRC := tests/arch/probe_arm64_aapcs_elf.S
+PROBE_SRC := $(if $(filter elf,$(BINFMT)),tests/arch/probe_arm64_aapcs_elf.S)
 else ifneq ($(findstring riscv64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_riscv64_lp64d_elf.S
 PROBE_SRC := tests/arch/probe_riscv64_lp64d_elf.S

@@ -44,8 +44,8 @@ PKG_CONFIG ?= pkg-config
 # and the object format: Mach-O on Apple's systems, ELF elsewhere), or
 # with ARCH=generic the portable C one (arch/switch_generic.c), for a CPU
 # without a port. The register probe of the conformance suite is per CPU
-# and ELF only: a generic build on a CPU without one, and a Mach-O build,
-# skip that check.
+# (and object format); a generic build on a CPU without one skips that
+# check.
 ARCH ?=
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(findstring apple,$(MACHINE)),)
@@ -55,10 +55,10 @@ BINFMT := elf
 endif
 ifneq ($(findstring x86_64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_x86_64_sysv_$(BINFMT).S
-PROBE_SRC := $(if $(filter elf,$(BINFMT)),tests/arch/probe_x86_64_sysv_elf.S)
+PROBE_SRC := tests/arch/probe_x86_64_sysv_$(BINFMT).S
 else ifneq ($(findstring aarch64,$(MACHINE))$(findstring arm64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_arm64_aapcs_$(BINFMT).S
-PROBE_SRC := $(if $(filter elf,$(BINFMT)),tests/arch/probe_arm64_aapcs_elf.S)
+PROBE_SRC := tests/arch/probe_arm64_aapcs_$(BINFMT).S
 else ifneq ($(findstring riscv64,$(MACHINE)),)
 SWITCH_SRC := arch/switch_riscv64_lp64d_elf.S
 PROBE_SRC := tests/arch/probe_riscv64_lp64d_elf.S
@@ -267,25 +267,28 @@ check-kqueue:
 	@echo "io/poll_kqueue.c, io/signal.c (kqueue): type-check against FreeBSD's declarations"
 
 # What can be checked here of the systems that cannot run here (README,
-# "Platforms"), beside check-kqueue: every library source (and the
-# portable switch, arch/switch_generic.c) compiled as on a system that is
-# not Linux (__linux__ undefined, the kqueue poller, and glibc's headers
-# less what FreeBSD or macOS lack: tests/compat/nolinux), with gcc and
-# clang; the thread-id syscall in core/thread.c alone; and
-# the Mach-O switches assembled for macOS on Intel and on Apple silicon,
-# both builds of each (clang). Nothing here runs on those systems.
+# "Platforms"), beside check-kqueue: every library source, the portable
+# switch and the conformance suite compiled as on a system that is not
+# Linux (__linux__ undefined, the kqueue poller, and glibc's headers less
+# what FreeBSD or macOS lack: tests/compat/nolinux), with gcc and clang;
+# the thread-id syscall in core/thread.c alone; and the Mach-O switches
+# and register probes assembled for macOS on Intel and on Apple silicon
+# (clang). Nothing here runs on those systems.
 PORT_SRC := $(filter-out io/poll_%.c,$(wildcard core/*.c sched/*.c io/*.c)) \
             io/poll_kqueue.c
 PORT_CHECK := -std=c11 $(WARN) -pthread -DWEFT_BUILDING -U__linux__ \
               -isystem tests/compat/nolinux -Itests/compat/kqueue -fsyntax-only
 MACHO_SRC := x86_64:arch/switch_x86_64_sysv_macho.S \
-             arm64:arch/switch_arm64_aapcs_macho.S
+             arm64:arch/switch_arm64_aapcs_macho.S \
+             x86_64:tests/arch/probe_x86_64_sysv_macho.S \
+             arm64:tests/arch/probe_arm64_aapcs_macho.S
 check-portability: check-kqueue
 	@set -e; for cc in $(CC) clang; do for f in $(PORT_SRC); do \
 	    $$cc $(PORT_CHECK) $$f; done; \
 	    $$cc $(PORT_CHECK) -DWEFT_ARCH_GENERIC=1 -Iarch arch/switch_generic.c; \
+	    $$cc $(filter-out -Wpedantic,$(PORT_CHECK)) -Iarch tests/arch/conform.c; \
 	    done
-	@echo "library sources and arch/switch_generic.c: compile without __linux__ and Linux-only flags (gcc, clang)"
+	@echo "library sources, arch/switch_generic.c, tests/arch/conform.c: compile without __linux__ and Linux-only flags (gcc, clang)"
 	@if grep -rn SYS_gettid --include='*.[ch]' arch core sched io include | \
 	    grep -v '^core/thread.c:'; then \
 	    echo "SYS_gettid outside core/thread.c"; exit 1; fi

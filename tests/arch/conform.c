@@ -21,6 +21,10 @@
 
 #include "context.h"
 
+#ifndef MAP_STACK
+#define MAP_STACK 0 /* macOS has none: a plain mapping serves */
+#endif
+
 #if defined(__x86_64__)
 #define NREGS 6
 #elif defined(__aarch64__)

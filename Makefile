@@ -268,7 +268,7 @@ check-kqueue:
 
 # What can be checked here of the systems that cannot run here (README,
 # "Platforms"), beside check-kqueue: every library source, the portable
-# switch and the conformance suite compiled as on a system that is not
+# switch and tests/arch's programs compiled as on a system that is not
 # Linux (__linux__ undefined, the kqueue poller, and glibc's headers less
 # what FreeBSD or macOS lack: tests/compat/nolinux), with gcc and clang;
 # the thread-id syscall in core/thread.c alone; and the Mach-O switches
@@ -287,8 +287,9 @@ check-portability: check-kqueue
 	    $$cc $(PORT_CHECK) $$f; done; \
 	    $$cc $(PORT_CHECK) -DWEFT_ARCH_GENERIC=1 -Iarch arch/switch_generic.c; \
 	    $$cc $(filter-out -Wpedantic,$(PORT_CHECK)) -Iarch tests/arch/conform.c; \
+	    $$cc $(PORT_CHECK) -Iinclude tests/arch/smoke.c; \
 	    done
-	@echo "library sources, arch/switch_generic.c, tests/arch/conform.c: compile without __linux__ and Linux-only flags (gcc, clang)"
+	@echo "library sources, arch/switch_generic.c, tests/arch/conform.c and smoke.c: compile without __linux__ and Linux-only flags (gcc, clang)"
 	@if grep -rn SYS_gettid --include='*.[ch]' arch core sched io include | \
 	    grep -v '^core/thread.c:'; then \
 	    echo "SYS_gettid outside core/thread.c"; exit 1; fi

@@ -135,6 +135,7 @@ deps-lib:
 # so rebuilds everything instead of installing the jemalloc objects. The
 # tests, benchmarks and libweft.so are built from these objects.
 sq = $(subst ','\'',$(1))
+comma := ,
 FLAGS_VARS = $(CC)|$(LIB_CFLAGS)|$(ASFLAGS_ALL)|$(LIBS)|$(LIB_SRC)|\
              $(CHECK_CFLAGS)|$(CHECK_LIBS)|$(BOOST_LIBS)|$(ST_LIBS)|$(TEST_DEFS)
 $(BUILD)/flags.stamp: FORCE
@@ -327,7 +328,7 @@ test: deps deps-cross
 	$(MAKE) --no-print-directory test-generic
 	$(MAKE) --no-print-directory test-kqueue
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=60
-	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, riscv64/qemu, generic switch,$(if $(strip $(LIBKQUEUE_SRC)), kqueue on libkqueue,) 60 s of fuzzing)"
+	@echo "weft: all suites passed (native, asan+ubsan, tsan, aarch64/qemu, riscv64/qemu, generic switch,$(if $(strip $(LIBKQUEUE_SRC)), kqueue on libkqueue$(comma)) 60 s of fuzzing)"
 
 test-native: deps
 	$(MAKE) --no-print-directory check-portability

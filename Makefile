@@ -512,7 +512,7 @@ $(BUILD)/bench/go_%: bench/go/%.go
 
 bench: deps
 	@./scripts/deps.sh boost st go http plot || true
-	$(MAKE) --no-print-directory bench-run BUILD=build/bench
+	$(MAKE) --no-print-directory -j2 bench-run BUILD=build/bench
 bench-run: $(BENCHES) $(if $(GO),$(GO_BENCHES)) $(BUILD)/examples/http
 	@WEFT_BENCH_QUICK=$(QUICK) ./bench/run.sh $(BUILD)/bench $(ONLY)
 

@@ -19,7 +19,8 @@
 #include "../core/internal.h"
 #include "weft.h"
 
-#define ROUNDS 15
+#define ROUNDS 15 /* 5 with WEFT_BENCH_QUICK=1 */
+static int rounds = ROUNDS;
 
 /* ---- raw switch ---- */
 
@@ -132,19 +133,21 @@ static void *idle(void *arg)
 
 int main(void)
 {
+    if (bench_quick())
+        rounds = 5;
     int pass = 1;
     if (bench_pin(0) != 0)
         perror("sched_setaffinity (numbers will be noisier)");
 
     printf("# weft core benchmarks: medians of %d interleaved rounds, "
            "pinned to CPU 0\n",
-           ROUNDS);
+           rounds);
 
     /* Switch round trips. */
     double sw[ROUNDS], swf[ROUNDS], bst[ROUNDS];
     const long nsw = 2000000;
     plain_round(nsw / 10); /* warm up */
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < rounds; r++) {
         sw[r] = plain_round(nsw);
         swf[r] = fpenv_round(nsw);
 #ifdef WEFT_HAVE_BOOST
@@ -153,8 +156,8 @@ int main(void)
         bst[r] = 0;
 #endif
     }
-    double m_sw = bench_median(sw, ROUNDS), m_swf = bench_median(swf, ROUNDS);
-    double m_bst = bench_median(bst, ROUNDS);
+    double m_sw = bench_median(sw, rounds), m_swf = bench_median(swf, rounds);
+    double m_bst = bench_median(bst, rounds);
     bench_line("switch_roundtrip_weft", m_sw, "ns");
     bench_line("switch_roundtrip_weft_fpenv", m_swf, "ns");
 #ifdef WEFT_HAVE_BOOST
@@ -169,13 +172,13 @@ int main(void)
      * are slower (swapcontext makes two system calls per round trip). */
     double gs[ROUNDS], gsf[ROUNDS], uc[ROUNDS];
     generic_round(nsw / 20); /* warm up */
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < rounds; r++) {
         gs[r] = generic_round(nsw / 4);
         gsf[r] = generic_fpenv_round(nsw / 20);
         uc[r] = swapcontext_round(nsw / 40);
     }
-    double m_gs = bench_median(gs, ROUNDS), m_gsf = bench_median(gsf, ROUNDS);
-    double m_uc = bench_median(uc, ROUNDS);
+    double m_gs = bench_median(gs, rounds), m_gsf = bench_median(gsf, rounds);
+    double m_uc = bench_median(uc, rounds);
     bench_line("switch_roundtrip_generic", m_gs, "ns");
     bench_line("switch_roundtrip_generic_fpenv", m_gsf, "ns");
     bench_line("switch_roundtrip_glibc_swapcontext", m_uc, "ns");
@@ -187,11 +190,11 @@ int main(void)
     /* Create + run + finish, pooled; pthread_create + join. */
     double cc[ROUNDS], pc[ROUNDS];
     coro_create_round(100000);
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < rounds; r++) {
         cc[r] = coro_create_round(1000000);
         pc[r] = pt_spawn_round(1000, -1);
     }
-    double m_cc = bench_median(cc, ROUNDS), m_pc = bench_median(pc, ROUNDS);
+    double m_cc = bench_median(cc, rounds), m_pc = bench_median(pc, rounds);
     bench_line("coro_create_run_finish_pooled", m_cc, "ns");
     bench_line("pthread_create_join", m_pc, "ns");
 

@@ -32,8 +32,10 @@ for name in micro scale echo core loop http \
     done_list="$done_list $name"
     [ -n "$only" ] && [ "$name" != "$only" ] && continue
     echo "== bench_$name"
+    t=$(date +%s)
     "$b" || status=$?
     ran=$((ran + 1))
+    echo "(bench_$name took $(($(date +%s) - t)) s)"
     echo
 done
 if [ "$ran" = 0 ]; then

@@ -205,6 +205,21 @@ int main(void)
     double m_fx = bench_median(fx, 5);
     bench_line("pthread_futex_pingpong_one_cpu", m_fx, "ns");
 
+    /* The table's row for the portable switch, beside the same
+     * comparators as bench_micro's switch row (pthreads on one CPU). */
+    struct bench_fig gen = {.name = "switch round trip, ARCH=generic",
+                            .cond = "no loop (the portable C switch)",
+                            .unit = "ns"};
+    for (int r = 0; r < rounds; r++) {
+        bench_add(&gen, BENCH_WEFT, gs[r]);
+#ifdef WEFT_HAVE_BOOST
+        bench_add(&gen, BENCH_BOOST, bst[r]);
+#endif
+    }
+    for (int r = 0; r < 5; r++)
+        bench_add(&gen, BENCH_PT, fx[r]);
+    bench_emit(&gen);
+
     /* Idle coroutines. */
     enum { IDLE = 100000 };
     static weft_coro *co[IDLE];
